@@ -1,0 +1,3 @@
+"""Framecast: a self-hosted Seedance/Seedream-compatible generation server."""
+
+__version__ = "0.1.0"

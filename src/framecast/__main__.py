@@ -1,0 +1,5 @@
+"""``python -m framecast``."""
+
+from framecast.cli import main
+
+main()

@@ -1,0 +1,88 @@
+"""The AI/ML API HTTP surface for Seedance video (api.aimlapi.com).
+
+    POST /v2/video/generations                        create → {"id", "status": "queued"}
+    GET  /v2/video/generations?generation_id=...      the generation object
+    POST /v2/generate/video/bytedance/generation      the vendor's legacy path, same semantics
+    GET  /v2/generate/video/bytedance/generation?generation_id=...
+
+Seedream images (``POST /v1/images/generations``) are answered by the OpenAI dialect's
+shared handler. Handlers only translate, call ``TaskService`` and render; errors become the
+vendor's envelope in ``errors.AimlRoute``. Every task response carries ``X-Framecast-Engine``.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+
+from framecast.app import get_service
+from framecast.auth import Owner, require_owner
+from framecast.core.errors import InvalidInput, MissingInput, NotFound, PayloadTooLarge
+from framecast.core.task import Task
+from framecast.dialects.aiml import translate, wire
+from framecast.dialects.aiml.errors import AimlRoute
+
+ENGINE_HEADER = "X-Framecast-Engine"
+PATHS: tuple[str, ...] = ("/v2/video/generations", "/v2/generate/video/bytedance/generation")
+
+router = APIRouter(route_class=AimlRoute, tags=["aiml"])
+OwnerDep = Annotated[Owner, Depends(require_owner)]
+
+
+def _render(model: BaseModel, task: Task) -> JSONResponse:
+    return JSONResponse(model.model_dump(mode="json"), headers={ENGINE_HEADER: task.engine})
+
+
+async def _json_body(request: Request) -> Any:
+    """The request body as JSON (400 naming ``body`` when it is not)."""
+    try:
+        raw = await request.body()
+    except Exception as exc:
+        # app.BodyLimitMiddleware signals an over-long chunked body with its own private
+        # exception; answer it in this dialect's envelope (413) rather than as a 500.
+        if isinstance(exc, PayloadTooLarge):
+            raise PayloadTooLarge("The request body is larger than the server accepts.",
+                                  param="body") from None
+        raise InvalidInput(f"the request body could not be read ({exc})", param="body") \
+            from None
+    if not raw.strip():
+        raise MissingInput("Required (the request body is empty)", param="body")
+    try:
+        return json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise InvalidInput(f"the body is not valid JSON ({exc})", param="body") from None
+
+
+async def create_generation(request: Request, owner: OwnerDep) -> JSONResponse:
+    """Create a Seedance video generation."""
+    service = get_service(request)
+    body = translate.parse_request(await _json_body(request))
+    entry = service.registry.resolve(body.model, kind="video")
+    spec = translate.video_spec_from_wire(body, resolutions=entry.resolutions)
+    task = await service.create_video(spec, owner_id=owner.id, dialect=translate.DIALECT)
+    return _render(translate.created(task), task)
+
+
+def get_generation(request: Request, owner: OwnerDep,
+                   generation_id: Annotated[str | None, Query()] = None) -> JSONResponse:
+    """One video generation of the caller, created through any dialect."""
+    if not generation_id:
+        raise MissingInput("Required", param="generation_id")
+    try:
+        task = get_service(request).get(generation_id, owner_id=owner.id)
+    except NotFound:
+        task = None
+    if task is None or task.kind != "video":
+        raise NotFound(f"Generation with id {generation_id} not found",
+                       param="generation_id", task_id=generation_id)
+    return _render(translate.generation(task, get_service(request).file_url), task)
+
+
+for _path in PATHS:
+    router.add_api_route(_path, create_generation, methods=["POST"],
+                         response_model=wire.CreatedGeneration)
+    router.add_api_route(_path, get_generation, methods=["GET"], response_model=wire.Generation)

@@ -1,0 +1,150 @@
+"""The Ark HTTP API (BytePlus / Volcengine ModelArk): Seedance video tasks and Seedream images.
+
+    POST   /api/v3/contents/generations/tasks        create a video task → {"id"}
+    GET    /api/v3/contents/generations/tasks/{id}   the task object
+    GET    /api/v3/contents/generations/tasks        list: page_num, page_size, filter.*
+    DELETE /api/v3/contents/generations/tasks/{id}   queued → cancelled; finished → deleted
+    POST   /api/v3/images/generations                synchronous image generation (or SSE)
+
+Handlers only translate, call ``TaskService`` and render; errors become the Ark envelope in
+``errors.ArkRoute``. Every task response carries ``X-Framecast-Engine``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Annotated, Any
+
+import anyio
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import JSONResponse, StreamingResponse
+from pydantic import BaseModel
+
+from framecast.app import get_service
+from framecast.auth import Owner, require_owner
+from framecast.core.errors import FramecastError, NotFound
+from framecast.core.task import Task, TaskStatus
+from framecast.dialects.ark import translate, wire
+from framecast.dialects.ark.errors import ArkRoute, framecast_error_response
+
+DIALECT = "ark"
+ENGINE_HEADER = "X-Framecast-Engine"
+PAGE_MAX = 500
+
+router = APIRouter(prefix="/api/v3", route_class=ArkRoute, tags=["ark"])
+OwnerDep = Annotated[Owner, Depends(require_owner)]
+
+
+def _render(model: BaseModel, task: Task | None = None) -> JSONResponse:
+    headers = {ENGINE_HEADER: task.engine} if task is not None else None
+    return JSONResponse(model.model_dump(mode="json", exclude_none=True), headers=headers)
+
+
+def _video_task(request: Request, task_id: str, owner: Owner) -> Task:
+    """The caller's video task (an image task id is not a content-generation task)."""
+    try:
+        task = get_service(request).get(task_id, owner_id=owner.id)
+    except NotFound:
+        task = None
+    if task is None or task.kind != "video":
+        raise NotFound(f"The task `{task_id}` does not exist.", param="id", task_id=task_id)
+    return task
+
+
+def _task_dict(request: Request, task: Task) -> dict[str, Any]:
+    """The task object: absent values are left out, except ``error`` (always present)."""
+    body = translate.task_to_wire(task, get_service(request).file_url)
+    data = body.model_dump(mode="json", exclude_none=True)
+    return {k: data.get(k) for k in type(body).model_fields if k in data or k == "error"}
+
+
+@router.post("/contents/generations/tasks", response_model=wire.CreateTaskResponse)
+async def create_task(body: wire.CreateTaskRequest, request: Request,
+                      owner: OwnerDep) -> JSONResponse:
+    """Create a Seedance video task (image-to-video or text-to-video)."""
+    spec = translate.video_spec_from_wire(body)
+    task = await get_service(request).create_video(spec, owner_id=owner.id, dialect=DIALECT)
+    return _render(wire.CreateTaskResponse(id=task.id, safety_identifier=body.safety_identifier),
+                   task)
+
+
+@router.get("/contents/generations/tasks/{task_id}", response_model=wire.ContentGenerationTask)
+def get_task(task_id: str, request: Request, owner: OwnerDep) -> JSONResponse:
+    """One video task of the caller."""
+    task = _video_task(request, task_id, owner)
+    return JSONResponse(_task_dict(request, task), headers={ENGINE_HEADER: task.engine})
+
+
+@router.get("/contents/generations/tasks", response_model=wire.ListTasksResponse)
+def list_tasks(
+    request: Request, owner: OwnerDep,
+    page_num: Annotated[int, Query(ge=1, le=PAGE_MAX)] = 1,
+    page_size: Annotated[int, Query(ge=1, le=PAGE_MAX)] = 10,
+    status: Annotated[str | None, Query(alias="filter.status")] = None,
+    task_ids: Annotated[list[str] | None, Query(alias="filter.task_ids")] = None,
+    model: Annotated[str | None, Query(alias="filter.model")] = None,
+    service_tier: Annotated[str | None, Query(alias="filter.service_tier")] = None,
+) -> JSONResponse:
+    """The caller's video tasks, newest first, filtered and paged."""
+    service = get_service(request)
+    total, tasks = service.list(
+        owner.id, task_ids=task_ids or None, model=model or None, kind="video",
+        offset=(page_num - 1) * page_size, limit=page_size,
+        **translate.list_filters(status or None, service_tier or None))
+    return JSONResponse({"total": total, "items": [_task_dict(request, t) for t in tasks]})
+
+
+@router.delete("/contents/generations/tasks/{task_id}")
+def delete_task(task_id: str, request: Request, owner: OwnerDep) -> JSONResponse:
+    """Cancel a queued task, or delete a finished one (running/cancelled → 400)."""
+    _video_task(request, task_id, owner)
+    task = get_service(request).cancel_or_delete(task_id, owner_id=owner.id)
+    return JSONResponse({}, headers={ENGINE_HEADER: task.engine})
+
+
+@router.post("/images/generations", response_model=wire.ImagesResponse)
+async def generate_images(body: wire.ImagesGenerateRequest, request: Request,
+                          owner: OwnerDep) -> JSONResponse | StreamingResponse:
+    """Generate one image synchronously (Seedream); ``stream: true`` answers with SSE."""
+    service = get_service(request)
+    spec = translate.image_spec_from_wire(body)
+    task = await service.generate_image(spec, owner_id=owner.id, dialect=DIALECT)
+    error = None if task.status == TaskStatus.SUCCEEDED else \
+        translate.image_task_error(task, service.limits.image_wait_s)
+    if error is not None and not task.terminal:
+        await anyio.to_thread.run_sync(_cancel_quietly, request, task, owner)
+    item = None if error else await anyio.to_thread.run_sync(
+        _image_item, request, task, spec.response_format)
+    if body.stream:
+        events = translate.image_stream_events(task, item, error)
+        return StreamingResponse(_sse(events), media_type="text/event-stream",
+                                 headers={ENGINE_HEADER: task.engine})
+    if error is not None:
+        response = framecast_error_response(error)
+        response.headers[ENGINE_HEADER] = task.engine
+        return response
+    assert item is not None
+    return _render(translate.images_response(task, item), task)
+
+
+def _image_item(request: Request, task: Task, response_format: str) -> wire.ImageData:
+    service = get_service(request)
+    name = translate.image_output_name(task) or translate.IMAGE_FILE
+    if response_format == "b64_json":
+        return translate.image_data(task, url=None, data=service.file_bytes(task, name))
+    return translate.image_data(task, url=service.file_url(task, name), data=None)
+
+
+def _cancel_quietly(request: Request, task: Task, owner: Owner) -> None:
+    """Stop an image task the client no longer waits for (best effort)."""
+    try:
+        get_service(request).cancel(task.id, owner_id=owner.id)
+    except FramecastError:
+        pass
+
+
+async def _sse(events: list[wire.ImageStreamEvent]) -> AsyncIterator[bytes]:
+    for event in events:
+        payload = event.model_dump_json(exclude_none=True)
+        yield f"event: {event.type}\ndata: {payload}\n\n".encode()
+    yield b"data: [DONE]\n\n"

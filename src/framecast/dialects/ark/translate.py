@@ -1,0 +1,336 @@
+"""Ark wire ⇄ Framecast core: requests become a ``VideoSpec`` / ``ImageSpec``, tasks become the
+vendor's task and image objects.
+
+Prompt flags are parsed in ``flags.py``. When a parameter is given both as a flag and as a
+top-level JSON field, **the top-level field wins** (the vendor's newer documents recommend the
+top-level form). JSON ``null`` means absent. Errors name the vendor's parameter: the
+top-level field (``camera_fixed`` for ``--cf``), ``framespersecond`` for fps,
+``content[i].image_url.url`` for an input image.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import urlsplit
+
+from pydantic import ValidationError
+
+from framecast.core import sizes
+from framecast.core.errors import (
+    EngineFailed,
+    FramecastError,
+    InvalidInput,
+    MissingInput,
+)
+from framecast.core.spec import ImageInput, ImageSpec, VideoSpec
+from framecast.core.task import Task, TaskStatus
+from framecast.dialects.ark import wire
+from framecast.dialects.ark.flags import as_ratio, as_resolution, flag_value, parse_prompt_flags
+
+FileUrl = Callable[[Task, str], str | None]
+
+VIDEO_FILE = "video.mp4"
+LAST_FRAME_FILE = "last_frame.png"
+IMAGE_FILE = "image.png"
+
+ROLES: tuple[str, ...] = ("first_frame", "last_frame", "reference_image")
+ARK_FPS = 24                       # the only frame rate the vendor documents for Ark
+PRIORITY_MAX = 9
+SAFETY_IDENTIFIER_MAX_CHARS = 64
+MAX_INPUT_IMAGES = 14              # Seedream 4.5+: up to 14 reference images
+AUTO_DURATION = -1                 # Seedance 1.5: "model decides" → the model's default
+SERVICE_TIERS: tuple[str, ...] = ("default", "flex")
+RESPONSE_FORMATS: tuple[str, ...] = ("url", "b64_json")
+SEQUENTIAL_MODES: tuple[str, ...] = ("disabled", "auto")
+IMAGE_OUTPUT_FORMATS: tuple[str, ...] = ("png",)
+LIST_STATUSES: tuple[str, ...] = tuple(s.value for s in TaskStatus)
+
+
+# -- create a video task ------------------------------------------------------------------
+
+
+def video_spec_from_wire(req: wire.CreateTaskRequest) -> VideoSpec:
+    """Build the canonical ``VideoSpec`` of a create request (raises ``InvalidInput`` naming
+    the vendor's parameter). Range rules shared by every dialect are checked by the spec."""
+    texts: list[str] = []
+    images: list[ImageInput] = []
+    for index, item in enumerate(req.content):
+        if isinstance(item, wire.TextContent):
+            texts.append(item.text)
+        elif isinstance(item, wire.ImageURLContent):
+            images.append(_image_input(item, index))
+        else:
+            raise InvalidInput(f"content[{index}]: items of type `{item.type}` are not supported "
+                               "by this server (use `text` and `image_url`)", param="content")
+    flags = parse_prompt_flags(" ".join(texts))
+    if not flags.prompt and not images:
+        raise MissingInput("`content` needs a text prompt or an `image_url` item",
+                           param="content")
+
+    values: dict[str, Any] = {name: flag_value(flags, name) for name in flags.values}
+    top_level: dict[str, Any] = {
+        "resolution": (as_resolution(req.resolution, "`resolution`")
+                       if req.resolution is not None else None),
+        "ratio": as_ratio(req.ratio, "`ratio`") if req.ratio is not None else None,
+        "duration": req.duration, "frames": req.frames, "seed": req.seed,
+        "camera_fixed": req.camera_fixed, "watermark": req.watermark,
+    }
+    values.update({k: v for k, v in top_level.items() if v is not None})  # top level wins
+    if values.get("duration") == AUTO_DURATION:
+        del values["duration"]
+    fps = values.pop("framespersecond", None)
+    if fps is not None and fps != ARK_FPS:
+        raise InvalidInput(f"`framespersecond` must be {ARK_FPS}, got {fps}",
+                           param="framespersecond")
+
+    _check_request_options(req)
+    fields: dict[str, Any] = {
+        **values,
+        "return_last_frame": req.return_last_frame,
+        "generate_audio": req.generate_audio,
+        "service_tier": req.service_tier,
+        "callback_url": req.callback_url,
+        "execution_expires_after": req.execution_expires_after,
+    }
+    fields = {k: v for k, v in fields.items() if v is not None}
+    return _build(VideoSpec, model=req.model, prompt=flags.prompt, images=images, fps=ARK_FPS,
+                  **fields)
+
+
+def _image_input(item: wire.ImageURLContent, index: int) -> ImageInput:
+    role = item.role or "first_frame"
+    if role not in ROLES:
+        raise InvalidInput(f"content[{index}].role must be one of {', '.join(ROLES)}, got "
+                           f"{item.role!r}", param=f"content[{index}].role")
+    param = f"content[{index}].image_url.url"
+    _check_image_url(item.image_url.url, param)
+    return ImageInput(role=role, url=item.image_url.url, param=param)  # type: ignore[arg-type]
+
+
+def _check_image_url(url: str, param: str) -> None:
+    """Only http(s) URLs and ``data:image/...`` URIs; the fetcher does the deep checks."""
+    head = url[:64].lstrip().lower()     # a data URI may be megabytes: look at its head only
+    if head.startswith("data:"):
+        if not head.startswith("data:image/"):
+            raise InvalidInput(f"`{param}` must be an image data URI (data:image/<format>;"
+                               "base64,...)", param=param)
+        return
+    parts = urlsplit(url.strip())
+    if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
+        raise InvalidInput(f"`{param}` must be an http(s) URL or a data:image/ URI, got "
+                           f"{_clip(url)!r}", param=param)
+
+
+def _check_request_options(req: wire.CreateTaskRequest) -> None:
+    if req.service_tier is not None and req.service_tier not in SERVICE_TIERS:
+        raise InvalidInput(f"`service_tier` must be one of {', '.join(SERVICE_TIERS)}, got "
+                           f"{req.service_tier!r}", param="service_tier")
+    if req.priority is not None and not 0 <= req.priority <= PRIORITY_MAX:
+        raise InvalidInput(f"`priority` must be within [0, {PRIORITY_MAX}], got {req.priority}",
+                           param="priority")
+    if (req.safety_identifier is not None
+            and len(req.safety_identifier) > SAFETY_IDENTIFIER_MAX_CHARS):
+        raise InvalidInput(f"`safety_identifier` must be at most {SAFETY_IDENTIFIER_MAX_CHARS} "
+                           "characters", param="safety_identifier")
+    if req.callback_url is not None:
+        parts = urlsplit(req.callback_url)
+        if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
+            raise InvalidInput(f"`callback_url` must be an http(s) URL, got "
+                               f"{_clip(req.callback_url)!r}", param="callback_url")
+
+
+_SPEC_PARAMS = {"prompt": "content", "fps": "framespersecond", "images": "content"}
+
+
+def _build(cls: type[VideoSpec] | type[ImageSpec], **fields: Any) -> Any:
+    """Construct a spec; a pydantic error (a length cap, a literal) becomes ``InvalidInput``."""
+    try:
+        return cls(**fields)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        name = str(first["loc"][0]) if first["loc"] else "body"
+        raise InvalidInput(f"`{name}`: {first['msg']}", param=_SPEC_PARAMS.get(name, name)) \
+            from None
+
+
+def _clip(text: str, limit: int = 80) -> str:
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
+# -- a video task on the wire ---------------------------------------------------------------
+
+
+def task_to_wire(task: Task, file_url: FileUrl) -> wire.ContentGenerationTask:
+    """Render a stored video task as the vendor's task object (§1.3)."""
+    spec = task.spec
+    succeeded = task.status == TaskStatus.SUCCEEDED
+    frames_given = spec.get("frames") is not None
+    content = usage = None
+    if succeeded:
+        content = wire.TaskContent(
+            video_url=file_url(task, VIDEO_FILE),
+            last_frame_url=file_url(task, LAST_FRAME_FILE) if spec.get("return_last_frame")
+            else None)
+        usage = wire.TaskUsage(completion_tokens=task.usage_tokens,
+                               total_tokens=task.usage_tokens)
+    return wire.ContentGenerationTask(
+        id=task.id, model=task.model, status=task.status.value, error=task_error(task),
+        content=content, usage=usage, created_at=int(task.created_at),
+        updated_at=int(task.updated_at), seed=task.seed if task.seed is not None
+        else spec.get("seed"), resolution=spec.get("resolution"), ratio=spec.get("ratio"),
+        duration=None if frames_given else spec.get("duration"),
+        frames=spec.get("frames") if frames_given else None,
+        framespersecond=spec.get("fps"), service_tier=task.service_tier,
+        execution_expires_after=spec.get("execution_expires_after"),
+        generate_audio=spec.get("generate_audio"), camera_fixed=spec.get("camera_fixed"),
+        watermark=spec.get("watermark"), return_last_frame=spec.get("return_last_frame"),
+        engine=task.engine, progress=task_progress(task))
+
+
+def webhook_body(task: Task, service: Any) -> dict[str, Any]:
+    """The ``callback_url`` body: exactly the GET task object (absent values left out, except
+    ``error``). ``service`` is the ``TaskService`` (its ``file_url`` signs the links)."""
+    body = task_to_wire(task, service.file_url)
+    data = body.model_dump(mode="json", exclude_none=True)
+    return {k: data.get(k) for k in type(body).model_fields if k in data or k == "error"}
+
+
+def task_error(task: Task) -> wire.TaskError | None:
+    """``error`` of a failed or expired task (``null`` otherwise, cancelled included)."""
+    if task.status == TaskStatus.FAILED:
+        return wire.TaskError(code=task.error_code or "InternalServiceError",
+                              message=task.error_message or "The task failed.")
+    if task.status == TaskStatus.EXPIRED:
+        return wire.TaskError(
+            code=task.error_code or "TaskExpired",
+            message=task.error_message or "The task did not finish within "
+            "`execution_expires_after` seconds.")
+    return None
+
+
+def task_progress(task: Task) -> int:
+    """Progress as a whole percentage (100 once succeeded)."""
+    if task.status == TaskStatus.SUCCEEDED:
+        return 100
+    return max(0, min(100, round(task.progress * 100)))
+
+
+def list_filters(status: str | None, service_tier: str | None) -> dict[str, Any]:
+    """Check the list filters; returns ``statuses``/``service_tier`` for ``TaskService.list``."""
+    if status is not None and status not in LIST_STATUSES:
+        raise InvalidInput(f"`filter.status` must be one of {', '.join(LIST_STATUSES)}, got "
+                           f"{status!r}", param="filter.status")
+    if service_tier is not None and service_tier not in SERVICE_TIERS:
+        raise InvalidInput(f"`filter.service_tier` must be one of {', '.join(SERVICE_TIERS)}, "
+                           f"got {service_tier!r}", param="filter.service_tier")
+    return {"statuses": [status] if status else None, "service_tier": service_tier or None}
+
+
+# -- images ---------------------------------------------------------------------------------
+
+
+def image_spec_from_wire(req: wire.ImagesGenerateRequest) -> ImageSpec:
+    """Build the canonical ``ImageSpec`` of a Seedream request. ``size: adaptive`` (SeedEdit)
+    means the model's default size; ``sequential_image_generation: auto`` makes one image."""
+    if not req.prompt.strip():
+        raise MissingInput("`prompt` must not be empty", param="prompt")
+    if req.response_format is not None and req.response_format not in RESPONSE_FORMATS:
+        raise InvalidInput(f"`response_format` must be one of {', '.join(RESPONSE_FORMATS)}, "
+                           f"got {req.response_format!r}", param="response_format")
+    mode = req.sequential_image_generation
+    if mode is not None and mode not in SEQUENTIAL_MODES:
+        raise InvalidInput(f"`sequential_image_generation` must be one of "
+                           f"{', '.join(SEQUENTIAL_MODES)}, got {mode!r}",
+                           param="sequential_image_generation")
+    if req.output_format is not None and req.output_format.lower() not in IMAGE_OUTPUT_FORMATS:
+        raise InvalidInput(f"`output_format` must be png on this server, got "
+                           f"{req.output_format!r}", param="output_format")
+    size = req.size
+    if size is not None and size.strip().lower() == "adaptive":
+        size = None
+    if size is not None:
+        sizes.parse_image_size(size)        # fail before any input is fetched
+    urls = [req.image] if isinstance(req.image, str) else list(req.image or [])
+    if len(urls) > MAX_INPUT_IMAGES:
+        raise InvalidInput(f"at most {MAX_INPUT_IMAGES} input images are allowed, got "
+                           f"{len(urls)}", param="image")
+    images = []
+    for index, url in enumerate(urls):
+        param = "image" if isinstance(req.image, str) else f"image[{index}]"
+        _check_image_url(url, param)
+        images.append(ImageInput(role="reference_image", url=url, param=param))
+    fields = {"size": size, "seed": req.seed, "guidance_scale": req.guidance_scale,
+              "watermark": req.watermark, "response_format": req.response_format}
+    return _build(ImageSpec, model=req.model, prompt=req.prompt, images=images,
+                  **{k: v for k, v in fields.items() if v is not None})
+
+
+def image_output_name(task: Task) -> str | None:
+    """The name of the task's image output (``image.png`` or its first image file)."""
+    if task.output(IMAGE_FILE):
+        return IMAGE_FILE
+    return next((o.name for o in task.outputs if o.content_type.startswith("image/")), None)
+
+
+def image_task_error(task: Task, wait_s: float) -> FramecastError:
+    """The error to answer for an image task that did not succeed (or did not finish)."""
+    if not task.terminal:
+        return EngineFailed(f"the image was not generated within {wait_s:g} s",
+                            code="RequestTimeout", task_id=task.id)
+    code = task.error_code or "InternalServiceError"
+    message = task.error_message or f"the image generation ended {task.status.value}"
+    if code in (InvalidInput.code, MissingInput.code):
+        return InvalidInput(message, code=code, param="image" if task.spec.get("images")
+                            else "prompt", task_id=task.id)
+    return EngineFailed(message, code=code, task_id=task.id)
+
+
+def image_size(task: Task, name: str) -> str:
+    """``WxH`` of the task's image output."""
+    out = task.output(name)
+    width = (out.width if out else None) or task.spec.get("width") or 0
+    height = (out.height if out else None) or task.spec.get("height") or 0
+    return f"{width}x{height}"
+
+
+def image_data(task: Task, *, url: str | None, data: bytes | None) -> wire.ImageData:
+    """One ``data`` item: the signed URL, or the PNG bytes as base64."""
+    name = image_output_name(task) or IMAGE_FILE
+    b64 = base64.b64encode(data).decode("ascii") if data is not None else None
+    return wire.ImageData(url=None if b64 else url, b64_json=b64, size=image_size(task, name))
+
+
+def image_usage(task: Task) -> wire.ImageUsage:
+    """Usage of one generated image."""
+    return wire.ImageUsage(generated_images=1, output_tokens=task.usage_tokens,
+                           total_tokens=task.usage_tokens)
+
+
+def images_response(task: Task, item: wire.ImageData) -> wire.ImagesResponse:
+    """The synchronous image response for a succeeded task."""
+    created = int(task.finished_at or task.updated_at or task.created_at)
+    return wire.ImagesResponse(model=task.model, created=created, created_at=created,
+                               data=[item], usage=image_usage(task))
+
+
+def image_stream_events(task: Task, item: wire.ImageData | None,
+                        error: FramecastError | None) -> list[wire.ImageStreamEvent]:
+    """The SSE events of a streamed generation: one image (or its failure), then
+    ``completed``."""
+    created = int(task.finished_at or task.updated_at or task.created_at)
+    head = {"model": task.model, "created": created, "created_at": created}
+    events = []
+    if item is not None:
+        events.append(wire.ImageStreamEvent(
+            type="image_generation.partial_succeeded", image_index=0, url=item.url,
+            b64_json=item.b64_json, size=item.size, **head))
+    elif error is not None:
+        events.append(wire.ImageStreamEvent(
+            type="image_generation.partial_failed", image_index=0,
+            error=wire.TaskError(code=error.code, message=error.message), **head))
+    usage = image_usage(task) if item is not None else wire.ImageUsage(
+        generated_images=0, output_tokens=0, total_tokens=0)
+    events.append(wire.ImageStreamEvent(type="image_generation.completed", usage=usage, **head))
+    return events

@@ -1,0 +1,173 @@
+"""The engine interface the worker calls.
+
+An engine is one class in one file under ``engines/``. The worker's spawned child builds it
+once per slot, calls ``load()`` once (keeping weights warm across tasks), then for every task
+calls ``check_inputs(spec, inputs)`` and ``run(spec, inputs, progress, cancelled)``.
+
+Contract:
+
+* ``capabilities`` (a class attribute) says what the engine accepts: kinds, image roles,
+  reference count, resolutions, fps, audio. The service checks a spec against it at create
+  time so a client gets a 4xx before anything is queued.
+* ``check_inputs`` raises ``InvalidInput`` in a user's words ("`last_frame` is not supported
+  by engine wan_ti2v_5b"); it must not be slow.
+* ``run`` receives the resolved spec (``width``, ``height``, ``frames_total``, ``seed`` set),
+  the decoded input images (RGB ``PIL.Image`` in request order, with their roles), and a work
+  directory. It writes its files there and returns ``EngineOutputs``. It calls
+  ``progress(step, total)`` as work advances and checks ``cancelled()`` at least once per
+  frame or denoising step, raising ``Cancelled`` when it returns True.
+* The same spec (seed included) gives the same bytes, wherever the model allows it.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+from PIL import Image
+
+from framecast.core.errors import ConfigError, InvalidInput
+from framecast.core.spec import ImageSpec, VideoSpec
+
+ProgressFn = Callable[[int, int], None]
+CancelledFn = Callable[[], bool]
+
+
+class Cancelled(Exception):
+    """Raised inside ``run`` when ``cancelled()`` returned True."""
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """What an engine accepts."""
+
+    kinds: frozenset[str]
+    roles: frozenset[str] = frozenset()
+    max_reference_images: int = 0
+    requires_image: bool = False
+    resolutions: frozenset[str] = frozenset({"480p", "720p", "1080p"})
+    fps: frozenset[int] = frozenset({24, 16})
+    audio: bool = False
+    needs_weights: bool = False
+
+
+@dataclass
+class InputImage:
+    """A decoded, validated input image (RGB) and its role."""
+
+    role: str
+    image: Image.Image
+
+
+@dataclass
+class EngineInputs:
+    """What ``run`` gets besides the spec: decoded images and a directory to write into."""
+
+    images: list[InputImage]
+    work_dir: Path
+
+    def by_role(self, role: str) -> list[Image.Image]:
+        """The images with ``role``, in request order."""
+        return [i.image for i in self.images if i.role == role]
+
+
+@dataclass
+class OutputFileInfo:
+    """A file ``run`` wrote into the work dir."""
+
+    name: str            # "video.mp4", "image.png", "last_frame.png"
+    path: Path
+    content_type: str
+    width: int
+    height: int
+    frames: int | None = None
+    fps: int | None = None
+    has_audio: bool = False
+
+
+@dataclass
+class EngineOutputs:
+    """What ``run`` returns: the files written, the seed used, free-form info for the task."""
+
+    files: list[OutputFileInfo]
+    seed: int
+    info: dict[str, Any] = field(default_factory=dict)
+
+
+class Engine:
+    """Base class of every engine. Subclasses set ``name`` and ``capabilities`` and implement
+    ``run`` (and ``load`` when they hold weights)."""
+
+    name: ClassVar[str] = "engine"
+    capabilities: ClassVar[Capabilities] = Capabilities(kinds=frozenset())
+
+    def __init__(self, options: dict[str, Any] | None = None) -> None:
+        self.options = dict(options or {})
+
+    def load(self) -> None:
+        """Load weights once; the child keeps the engine warm across tasks."""
+
+    def check_inputs(self, spec: VideoSpec | ImageSpec, inputs: EngineInputs | None = None) -> None:
+        """Raise ``InvalidInput`` when the spec asks for what this engine cannot do."""
+        check_capabilities(self.capabilities, spec, engine=self.name)
+
+    def run(self, spec: VideoSpec | ImageSpec, inputs: EngineInputs, progress: ProgressFn,
+            cancelled: CancelledFn) -> EngineOutputs:
+        """Generate the outputs for a resolved spec into ``inputs.work_dir``."""
+        raise NotImplementedError
+
+
+def check_capabilities(caps: Capabilities, spec: VideoSpec | ImageSpec, *, engine: str) -> None:
+    """The generic checks of a spec against declared capabilities (errors in a user's words)."""
+    if spec.kind not in caps.kinds:
+        raise InvalidInput(f"model `{spec.model}` (engine {engine}) does not generate "
+                           f"{spec.kind}s", param="model")
+    for image in spec.images:
+        if image.role not in caps.roles:
+            raise InvalidInput(f"images with role `{image.role}` are not supported by model "
+                               f"`{spec.model}` (engine {engine})", param=image.param)
+    refs = [i for i in spec.images if i.role == "reference_image"]
+    if len(refs) > caps.max_reference_images:
+        raise InvalidInput(f"model `{spec.model}` accepts at most {caps.max_reference_images} "
+                           f"reference images, got {len(refs)}",
+                           param=refs[caps.max_reference_images].param)
+    if caps.requires_image and not spec.images:
+        raise InvalidInput(f"model `{spec.model}` needs an input image", param="content")
+    if isinstance(spec, VideoSpec):
+        if spec.resolution is not None and spec.resolution not in caps.resolutions:
+            raise InvalidInput(f"model `{spec.model}` does not support resolution "
+                               f"{spec.resolution}", param="resolution")
+        if spec.fps not in caps.fps:
+            raise InvalidInput(f"model `{spec.model}` does not support {spec.fps} fps",
+                               param="framespersecond")
+
+
+# engine name -> "module:Class"; a registry entry may also name "module:Class" directly.
+BUILTIN_ENGINES: dict[str, str] = {
+    "motion": "framecast.engines.motion:MotionEngine",
+    "testcard": "framecast.engines.testcard:TestcardEngine",
+    "instant": "framecast.engines.faults:InstantEngine",
+    "sleeps": "framecast.engines.faults:SleepsEngine",
+    "dies_mid_run": "framecast.engines.faults:DiesMidRunEngine",
+    "raises_in_load": "framecast.engines.faults:RaisesInLoadEngine",
+}
+
+
+def engine_class(name: str) -> type[Engine]:
+    """Resolve an engine name (built-in or ``module:Class``) to its class."""
+    target = BUILTIN_ENGINES.get(name, name)
+    if ":" not in target:
+        raise ConfigError(f"unknown engine {name!r}; built-in engines are "
+                          f"{', '.join(sorted(BUILTIN_ENGINES))} (or give module:Class)")
+    module_name, _, class_name = target.partition(":")
+    try:
+        module = importlib.import_module(module_name)
+        cls = getattr(module, class_name)
+    except (ImportError, AttributeError) as exc:
+        raise ConfigError(f"engine {name!r} cannot be imported from {target}: {exc}") from exc
+    if not (isinstance(cls, type) and issubclass(cls, Engine)):
+        raise ConfigError(f"engine {name!r} ({target}) is not an Engine subclass")
+    return cls

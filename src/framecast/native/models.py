@@ -1,0 +1,96 @@
+"""``GET /framecast/v1/models``: the configured models, their engines, capabilities, and
+whether their weights are on this machine.
+
+``weights_present`` is true for engines that need no weights (the CPU engines, whatever their
+entry says); otherwise the ``weights`` of the entry must be a local folder that exists, or a
+Hugging Face repo id whose snapshot is in the local hub cache (``HF_HUB_CACHE``,
+``HF_HOME/hub`` or ``~/.cache/huggingface/hub``). Nothing is downloaded or imported from the
+hub to answer.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from framecast.core.errors import ConfigError, NotFound
+from framecast.core.sizes import RESOLUTIONS
+from framecast.engines.base import Capabilities, engine_class
+from framecast.native import wire
+from framecast.registry import ModelEntry, Registry
+
+
+def hub_cache_dir() -> Path:
+    """Where the Hugging Face hub keeps downloaded repos on this machine."""
+    if os.environ.get("HF_HUB_CACHE"):
+        return Path(os.environ["HF_HUB_CACHE"]).expanduser()
+    if os.environ.get("HF_HOME"):
+        return Path(os.environ["HF_HOME"]).expanduser() / "hub"
+    return Path("~/.cache/huggingface/hub").expanduser()
+
+
+def weights_present(weights: str | None, needs_weights: bool, *,
+                    cache_dir: Path | None = None) -> bool:
+    """Whether a model's weights are here: none needed, a local folder, or a cached repo."""
+    if not needs_weights:
+        return True
+    if not weights:
+        return False
+    local = Path(weights).expanduser()
+    if local.is_dir():
+        return True
+    if weights.count("/") != 1 or weights.startswith(("/", ".", "~")):
+        return False      # a path that does not exist (not a repo id)
+    repo = (cache_dir or hub_cache_dir()) / ("models--" + weights.replace("/", "--"))
+    snapshots = repo / "snapshots"
+    return snapshots.is_dir() and any(snapshots.iterdir())
+
+
+def _capabilities(entry: ModelEntry) -> Capabilities | None:
+    try:
+        return engine_class(entry.engine).capabilities
+    except ConfigError:
+        return None
+
+
+def model_info(entry: ModelEntry, names: list[str]) -> wire.ModelInfo:
+    """One entry as the endpoint shows it; ``names`` are the ids that resolve to it."""
+    caps = _capabilities(entry)
+    capabilities = None
+    if caps is not None:
+        resolutions = [r for r in RESOLUTIONS if r in entry.resolutions and r in caps.resolutions] \
+            if entry.kind == "video" else []
+        capabilities = wire.ModelCapabilities(
+            kinds=sorted(caps.kinds), roles=sorted(caps.roles),
+            max_reference_images=caps.max_reference_images, audio=caps.audio,
+            fps=sorted(caps.fps), resolutions=resolutions)
+    video = entry.kind == "video"
+    return wire.ModelInfo(
+        id=entry.id, aliases=[n for n in names if n != entry.id],
+        kind=entry.kind,  # type: ignore[arg-type]
+        engine=entry.engine, size_family=entry.size_family,
+        default_resolution=entry.default_resolution if video else None,
+        resolutions=list(entry.resolutions) if video else [],
+        default_size=None if video else entry.default_size, capabilities=capabilities,
+        weights=entry.weights,
+        weights_present=weights_present(
+            entry.weights, caps.needs_weights if caps is not None else bool(entry.weights)))
+
+
+def list_models(registry: Registry, kind: str | None = None) -> wire.ModelList:
+    """Every model a client can name (an entry overridden by the config file is left out)."""
+    data = []
+    for entry in registry.entries:
+        if kind is not None and entry.kind != kind:
+            continue
+        names = [n for n in entry.names if _resolves_to(registry, n, entry)]
+        if names:
+            data.append(model_info(entry, names))
+    return wire.ModelList(data=data)
+
+
+def _resolves_to(registry: Registry, name: str, entry: ModelEntry) -> bool:
+    try:
+        return registry.resolve(name) is entry
+    except NotFound:
+        return False

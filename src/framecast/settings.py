@@ -1,0 +1,126 @@
+"""Settings, read once at the edge (CLI / app factory) from ``FRAMECAST_*`` and passed down.
+
+Embedded defaults: data directory ``./framecast-data`` (SQLite file, stored files, keys),
+bind 127.0.0.1:8000, one engine slot, CPU engines.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+DEFAULT_DATA_DIR = Path("framecast-data")
+FILE_URL_TTL_S = 24 * 3600          # signed output URLs are valid 24 h, like the vendor's
+MAX_BODY_BYTES = 64 * 1024 * 1024   # a JSON body with a few 30 MB base64 images fits
+# Webhook retry delays in seconds: attempt n waits WEBHOOK_SCHEDULE_S[n-1] after the previous
+# one (the Standard Webhooks example: immediately, 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 14 h;
+# 8 attempts over about 31.6 hours).
+WEBHOOK_SCHEDULE_S = [0.0, 5.0, 300.0, 1800.0, 7200.0, 18000.0, 36000.0, 50400.0]
+# Sample Wiro prices are 0 (documented in docs/wiro.md): USD per second of video by resolution.
+WIRO_VIDEO_PRICE_PER_S = {"480p": 0.0, "720p": 0.0, "1080p": 0.0}
+
+
+class Settings(BaseSettings):
+    """Every knob of a Framecast process. Environment: ``FRAMECAST_<NAME>``."""
+
+    model_config = SettingsConfigDict(env_prefix="FRAMECAST_", extra="ignore")
+
+    data_dir: Path = DEFAULT_DATA_DIR
+    database_url: str | None = None          # default: sqlite:///{data_dir}/framecast.db
+    host: str = "127.0.0.1"
+    port: int = 8000
+    public_url: str | None = None            # base of file URLs; default http://host:port
+    config: Path | None = None               # framecast.toml (model registry)
+    slots: int = 1                           # engine child processes
+    api_key: str | None = None               # a static key accepted besides stored keys
+    allow_private_urls: bool = False         # let the fetcher reach private addresses (LAN, tests)
+    max_body_bytes: int = MAX_BODY_BYTES
+    file_url_ttl_s: int = FILE_URL_TTL_S
+    fetch_max_bytes: int = 30 * 1024 * 1024
+    fetch_deadline_s: float = 20.0
+    image_min_side: int = 300
+    image_max_side: int = 6000
+    image_min_aspect: float = 0.4
+    image_max_aspect: float = 2.5
+    image_max_pixels: int = 40_000_000
+    max_queued_per_key: int = 10_000
+    image_wait_s: float = 600.0              # how long the synchronous image API waits
+    run_worker: bool = True                  # serve runs the supervisor in-process
+    worker_id: str = Field(default_factory=lambda: f"w-{secrets.token_hex(4)}")
+    heartbeat_s: float = 10.0
+    lease_s: float = 45.0
+    poll_s: float = 1.0
+    kill_grace_s: float = 2.0
+    # webhooks (webhooks.py): delivery loop, retry schedule
+    webhook_deliver: bool = True             # run a delivery loop in this process
+    webhook_schedule_s: Annotated[list[float], NoDecode] = Field(
+        default_factory=lambda: list(WEBHOOK_SCHEDULE_S))   # "0,5,300" or a JSON list
+    webhook_max_attempts: int = 8            # past the schedule's end, its last delay repeats
+    webhook_timeout_s: float = 15.0          # per attempt, connect to last byte
+    webhook_jitter: float = 0.1              # ± this fraction of each retry delay
+    webhook_max_retry_after_s: float = 86400.0   # a receiver's Retry-After is capped here
+    webhook_lease_s: float = 60.0            # a claimed delivery is held this long
+    webhook_poll_s: float = 1.0              # how often the loop looks for due deliveries
+    webhook_concurrency: int = 8             # deliveries attempted at once per process
+    webhook_static_secret: str | None = None  # "whsec_...": the static key's; default: a file
+    # Wiro dialect (dialects/wiro)
+    wiro_api_secret: str | None = None       # makes the static key require Wiro signatures
+    wiro_price_video_per_s: dict[str, float] = Field(
+        default_factory=lambda: dict(WIRO_VIDEO_PRICE_PER_S))  # USD per video second
+    wiro_price_per_image: float = 0.0        # USD per generated image
+
+    @field_validator("webhook_schedule_s", mode="before")
+    @classmethod
+    def _schedule(cls, value: Any) -> Any:
+        """Accept ``0,5,300`` as well as ``[0, 5, 300]`` from the environment."""
+        if isinstance(value, str):
+            text = value.strip()
+            return json.loads(text) if text.startswith("[") else \
+                [float(part) for part in text.split(",") if part.strip()]
+        return value
+
+    @field_validator("webhook_schedule_s")
+    @classmethod
+    def _schedule_sane(cls, value: list[float]) -> list[float]:
+        if not value or any(delay < 0 for delay in value):
+            raise ValueError("webhook_schedule_s needs at least one delay, none negative")
+        return value
+
+    @property
+    def resolved_database_url(self) -> str:
+        """The database URL, defaulting to a SQLite file in the data directory."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'framecast.db').resolve()}"
+
+    @property
+    def resolved_public_url(self) -> str:
+        """Base URL clients use to reach this server (for signed file URLs)."""
+        if self.public_url:
+            return self.public_url.rstrip("/")
+        host = "127.0.0.1" if self.host in ("0.0.0.0", "::", "") else self.host
+        return f"http://{host}:{self.port}"
+
+    @property
+    def storage_dir(self) -> Path:
+        """Where the local blob store keeps files."""
+        return self.data_dir / "files"
+
+    @property
+    def work_dir(self) -> Path:
+        """Scratch space for engine children (per task and attempt)."""
+        return self.data_dir / "work"
+
+    def secret(self, name: str) -> bytes:
+        """A persistent random secret kept in the data dir (mode 600), created on first use."""
+        path = self.data_dir / f"{name}.secret"
+        if not path.exists():
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(secrets.token_bytes(32))
+            path.chmod(0o600)
+        return path.read_bytes()

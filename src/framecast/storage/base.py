@@ -1,0 +1,73 @@
+"""The blob store interface and the key layout.
+
+Keys are ``tasks/{task_id}/inputs/{n}-{role}.png`` for checked input images and
+``tasks/{task_id}/{attempt}/{name}`` for outputs, so a losing attempt never overwrites a
+winning one and deleting a task deletes one prefix.
+"""
+
+from __future__ import annotations
+
+import re
+from abc import ABC, abstractmethod
+from pathlib import Path
+
+_KEY_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._\-/]*$")
+
+
+def task_prefix(task_id: str) -> str:
+    """The prefix under which every file of a task lives."""
+    return f"tasks/{task_id}/"
+
+
+def input_key(task_id: str, index: int, role: str) -> str:
+    """Key of the n-th checked input image of a task."""
+    return f"tasks/{task_id}/inputs/{index}-{role}.png"
+
+
+def output_key(task_id: str, attempt: int, name: str) -> str:
+    """Key of an output file written by one attempt of a task."""
+    return f"tasks/{task_id}/{attempt}/{name}"
+
+
+def check_key(key: str) -> str:
+    """Refuse keys that could escape the store (``..``, absolute paths, odd characters)."""
+    if not _KEY_RE.match(key) or ".." in key.split("/") or "//" in key:
+        raise ValueError(f"invalid storage key {key!r}")
+    return key
+
+
+class BlobStore(ABC):
+    """Where task files live. Local directory now; S3-compatible later."""
+
+    @abstractmethod
+    def put_bytes(self, key: str, data: bytes, content_type: str) -> int:
+        """Store ``data`` under ``key``; returns its size."""
+
+    @abstractmethod
+    def put_file(self, key: str, src: Path, content_type: str) -> int:
+        """Store the file ``src`` under ``key`` (moved when possible); returns its size."""
+
+    @abstractmethod
+    def get_bytes(self, key: str) -> bytes:
+        """The bytes stored under ``key`` (``StorageError`` if absent)."""
+
+    @abstractmethod
+    def exists(self, key: str) -> bool:
+        """Whether ``key`` holds an object."""
+
+    @abstractmethod
+    def delete_prefix(self, prefix: str) -> int:
+        """Delete every object under ``prefix``; returns how many."""
+
+    @abstractmethod
+    def signed_url(self, key: str, *, ttl_s: int) -> str:
+        """A URL that serves ``key`` without an API key until ``ttl_s`` from now."""
+
+    def key_for_url(self, url: str) -> str | None:
+        """The key behind ``url`` when it is a valid, unexpired URL of this store (so an
+        output can be the next task's input without a network fetch); else None."""
+        return None
+
+    def healthy(self) -> bool:
+        """Whether the store can be written right now (for /readyz)."""
+        return True

@@ -1,0 +1,125 @@
+"""Wake-ups for idle workers and running-task kills: an in-process event, plus PostgreSQL
+LISTEN/NOTIFY when the database is PostgreSQL.
+
+A wake-up only shortens a wait; the database is always the source of truth, and workers
+poll it every second or two whether or not a notification arrives (notifications are lost
+while a listener is disconnected).
+
+* ``framecast_tasks`` (payload: engine name) is sent by ``enqueue`` and by transitions that
+  put a task back in the queue; it wakes ``wait_for_work``.
+* ``framecast_cancel`` (payload: task id) is sent when a kill is requested; it calls the
+  registered cancel listeners so a supervisor can check that task at once.
+
+In one process (``framecast serve`` on SQLite), the same events are raised locally, so the
+API's own enqueue wakes its in-process workers immediately.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+
+from sqlalchemy import Engine
+
+from framecast.store.queries import CANCEL_CHANNEL, TASK_CHANNEL
+
+log = logging.getLogger("framecast.store")
+
+LISTEN_RECONNECT_S = 1.0   # pause before re-opening a dropped LISTEN connection
+LISTEN_POLL_S = 0.5        # how often the listener checks whether it should stop
+
+CancelListener = Callable[[str], None]
+
+
+class Wakeups:
+    """The wake-up hub of one ``TaskQueue``."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+        self._work = threading.Event()
+        self._cancel_listeners: list[CancelListener] = []
+        self._lock = threading.Lock()
+        self._closed = threading.Event()
+        self._listener: threading.Thread | None = None
+
+    # ---- raising -------------------------------------------------------------------------
+
+    def work_available(self) -> None:
+        """Wake every thread in ``wait_for_work`` of this process."""
+        self._work.set()
+
+    def cancel_requested(self, task_id: str) -> None:
+        """Tell this process's cancel listeners that ``task_id`` should be killed."""
+        with self._lock:
+            listeners = list(self._cancel_listeners)
+        for listener in listeners:
+            try:
+                listener(task_id)
+            except Exception:
+                log.exception("cancel listener failed for task %s", task_id)
+
+    # ---- waiting -------------------------------------------------------------------------
+
+    def wait_for_work(self, timeout_s: float) -> bool:
+        """Block until a wake-up or ``timeout_s``; True when woken."""
+        self._ensure_listener()
+        woken = self._work.wait(timeout_s)
+        self._work.clear()
+        return woken
+
+    def add_cancel_listener(self, listener: CancelListener) -> None:
+        """Call ``listener(task_id)`` whenever a kill is requested (here or, on PostgreSQL,
+        in any process)."""
+        with self._lock:
+            self._cancel_listeners.append(listener)
+        self._ensure_listener()
+
+    def remove_cancel_listener(self, listener: CancelListener) -> None:
+        """Undo ``add_cancel_listener``."""
+        with self._lock:
+            if listener in self._cancel_listeners:
+                self._cancel_listeners.remove(listener)
+
+    def close(self) -> None:
+        """Stop the LISTEN thread (if any) and wake every waiter."""
+        self._closed.set()
+        self._work.set()
+        if self._listener is not None:
+            self._listener.join(timeout=LISTEN_POLL_S * 4)
+
+    # ---- PostgreSQL LISTEN ---------------------------------------------------------------
+
+    def _ensure_listener(self) -> None:
+        if self._engine.dialect.name != "postgresql" or self._closed.is_set():
+            return
+        with self._lock:
+            if self._listener is None:
+                self._listener = threading.Thread(target=self._listen, daemon=True,
+                                                  name="framecast-listen")
+                self._listener.start()
+
+    def _listen(self) -> None:
+        """Hold one dedicated connection (outside the pool) that LISTENs on both channels."""
+        import psycopg  # only needed on PostgreSQL
+
+        cargs, cparams = self._engine.dialect.create_connect_args(self._engine.url)
+        while not self._closed.is_set():
+            try:
+                with psycopg.connect(*cargs, **cparams, autocommit=True) as conn:
+                    conn.execute(f"LISTEN {TASK_CHANNEL}")
+                    conn.execute(f"LISTEN {CANCEL_CHANNEL}")
+                    # whatever was sent while we were not listening is lost: look once
+                    self.work_available()
+                    while not self._closed.is_set():
+                        for note in conn.notifies(timeout=LISTEN_POLL_S):
+                            if note.channel == CANCEL_CHANNEL:
+                                self.cancel_requested(note.payload)
+                            else:
+                                self.work_available()
+            except Exception as exc:  # a dropped connection must not end the thread
+                if self._closed.is_set():
+                    break
+                log.warning("LISTEN connection failed (%s: %s); retrying in %.0f s",
+                            type(exc).__name__, exc, LISTEN_RECONNECT_S)
+                self._closed.wait(LISTEN_RECONNECT_S)

@@ -1,0 +1,109 @@
+"""Messages between the supervisor and an engine child, one small dataclass per event.
+
+    supervisor ──▶ child:  RunTask, Cancel, Shutdown
+    child ──▶ supervisor:  Ready, Loaded, Progress, Done, Failed, Stopped
+
+They travel pickled over a ``multiprocessing`` pipe, so they hold only plain data (paths as
+strings, outputs as dicts). The supervisor keeps the child's state explicitly
+(``ChildState``): LOADING until ``Ready``, READY between tasks, RUNNING while a task runs,
+DEFUNCT once it died or was killed (a fresh child replaces it).
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from typing import Any
+
+
+class ChildState(enum.StrEnum):
+    """What the supervisor knows about one engine child."""
+
+    LOADING = "loading"     # spawned, not yet ready
+    READY = "ready"         # idle, engine(s) warm
+    RUNNING = "running"     # a task is running
+    DEFUNCT = "defunct"     # dead or killed; to be replaced
+
+
+# ---- supervisor → child ------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class RunTask:
+    """Run one attempt of a task. ``inputs`` are ``(role, png_path)`` in request order."""
+
+    task_id: str
+    attempt: int
+    engine: str
+    options: dict[str, Any]
+    spec: dict[str, Any]
+    inputs: list[tuple[str, str]]
+    work_dir: str
+
+
+@dataclass(frozen=True)
+class Cancel:
+    """Stop the running task: the engine's ``cancelled()`` returns True from now on."""
+
+    task_id: str
+
+
+@dataclass(frozen=True)
+class Shutdown:
+    """Exit after the current message (graceful stop of an idle child)."""
+
+
+# ---- child → supervisor ------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Ready:
+    """The child started (in its own process group) and waits for work."""
+
+    pid: int
+
+
+@dataclass(frozen=True)
+class Loaded:
+    """An engine was built and ``load()`` ran (once per engine and options, then kept warm)."""
+
+    engine: str
+    seconds: float
+
+
+@dataclass(frozen=True)
+class Progress:
+    """The engine finished ``step`` of ``total`` steps."""
+
+    step: int
+    total: int
+
+
+@dataclass(frozen=True)
+class Done:
+    """The attempt succeeded. Each output is an ``OutputFileInfo`` as a dict (``name``,
+    ``path``, ``content_type``, ``width``, ``height``, ``frames``, ``fps``, ``has_audio``)."""
+
+    outputs: list[dict[str, Any]]
+    seed: int | None
+    info: dict[str, Any] = field(default_factory=dict)
+    engine_seconds: float = 0.0
+
+
+@dataclass(frozen=True)
+class Failed:
+    """The attempt failed in the engine (the child itself is healthy)."""
+
+    code: str
+    message: str
+    param: str | None = None
+    retryable: bool = False
+
+
+@dataclass(frozen=True)
+class Stopped:
+    """The engine honoured a ``Cancel`` (raised ``Cancelled``); the child stays warm."""
+
+    task_id: str
+
+
+ToChild = RunTask | Cancel | Shutdown
+FromChild = Ready | Loaded | Progress | Done | Failed | Stopped

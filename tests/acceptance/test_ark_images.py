@@ -1,0 +1,168 @@
+"""Seedream image generation through both official SDKs against a real server: URL and
+base64 responses with exact sizes, presets, seeds, input images, streaming, and bad input."""
+
+from __future__ import annotations
+
+import base64
+import time
+from typing import Any
+
+import httpx
+import pytest
+from ark_engines import FAILURE_MESSAGE
+from ark_support import (
+    API_KEY,
+    FAILS_IMAGE_MODEL,
+    GUARDED_IMAGE_WAIT_S,
+    IMAGE_MODEL,
+    TEXT_ONLY_IMAGE_MODEL,
+    ImageHost,
+    Server,
+    download,
+    png_size,
+)
+from volcenginesdkarkruntime import Ark
+from volcenginesdkarkruntime._exceptions import (
+    ArkBadRequestError,
+    ArkInternalServerError,
+    ArkNotFoundError,
+)
+
+BP_IMAGE_MODEL = "seedream-4-0-250828"
+EDIT_MODEL = "seededit-3-0-i2i-250628"
+
+
+def test_url_response_with_exact_size(volc: Any) -> None:
+    response = volc.images.generate(model=IMAGE_MODEL, prompt="a lighthouse at dusk",
+                                    size="512x768", response_format="url")
+    assert response.model == IMAGE_MODEL and response.created_at > 0
+    (item,) = response.data
+    assert item.size == "512x768" and item.b64_json is None
+    assert png_size(download(item.url)) == (512, 768)
+    usage = response.usage
+    assert (usage.generated_images, usage.output_tokens, usage.total_tokens) == (
+        1, 512 * 768 // 256, 512 * 768 // 256)
+
+
+def test_b64_json_response_with_a_preset_size(byteplus: Any) -> None:
+    response = byteplus.images.generate(model=BP_IMAGE_MODEL, prompt="a red bicycle",
+                                        size="1K", response_format="b64_json", watermark=False)
+    (item,) = response.data
+    assert item.size == "1024x1024" and not item.url
+    assert png_size(base64.b64decode(item.b64_json)) == (1024, 1024)
+
+
+def test_same_seed_same_image(volc: Any) -> None:
+    def make() -> bytes:
+        response = volc.images.generate(model=IMAGE_MODEL, prompt="a tiled roof", seed=99,
+                                        size="384x384", response_format="b64_json")
+        return base64.b64decode(response.data[0].b64_json)
+
+    assert make() == make()
+
+
+def test_input_images_and_group_mode(volc: Any, images: ImageHost) -> None:
+    response = volc.images.generate(
+        model=EDIT_MODEL, prompt="make it autumn", image=images.url("wide.jpg"),
+        size="adaptive", sequential_image_generation="auto", optimize_prompt=True)
+    assert len(response.data) == 1 and response.data[0].url
+    response = volc.images.generate(
+        model=BP_IMAGE_MODEL, prompt="combine", size="640x640",
+        image=[images.url("ref1.jpg"), images.data_uri("ref2.jpg")])
+    assert png_size(download(response.data[0].url)) == (640, 640)
+
+
+def test_streaming(volc: Any) -> None:
+    events = list(volc.images.generate(model=IMAGE_MODEL, prompt="a kite", size="320x320",
+                                       stream=True))
+    types = [e.type for e in events]
+    assert types == ["image_generation.partial_succeeded", "image_generation.completed"]
+    assert events[0].size == "320x320" and events[0].url
+    # the SDK's event union cannot tell its members apart (both declare `type: str`), so the
+    # completed event's usage arrives as a plain dict
+    usage = events[1].usage
+    assert (usage["generated_images"] if isinstance(usage, dict) else usage.generated_images) == 1
+
+
+def test_engine_header_and_created(http: httpx.Client) -> None:
+    response = http.post("/images/generations", json={"model": IMAGE_MODEL, "prompt": "a fox",
+                                                      "size": "300x300"})
+    assert response.status_code == 200
+    assert response.headers["X-Framecast-Engine"] == "testcard"
+    data = response.json()
+    assert isinstance(data["created"], int) and data["created"] == data["created_at"]
+
+
+@pytest.mark.parametrize(("fields", "param"), [
+    ({"size": "10x10"}, "size"),
+    ({"size": "big"}, "size"),
+    ({"response_format": "gif"}, "response_format"),
+    ({"guidance_scale": 42}, "guidance_scale"),
+    ({"seed": -7}, "seed"),
+    ({"image": "ftp://example.com/a.png"}, "image"),
+    ({"image": ["data:image/png;base64,@@@"]}, "image[0]"),
+    ({"sequential_image_generation": "sometimes"}, "sequential_image_generation"),
+    ({"prompt": ""}, "prompt"),
+])
+def test_bad_image_input_is_400(volc: Any, fields: dict[str, Any], param: str) -> None:
+    with pytest.raises(ArkBadRequestError) as caught:
+        volc.images.generate(**{"model": IMAGE_MODEL, "prompt": "p", **fields})
+    assert caught.value.param == param
+
+
+def test_unknown_or_video_model_is_404(volc: Any) -> None:
+    for model in ("seedream-0-0", "doubao-seedance-1-0-pro-250528"):
+        with pytest.raises(ArkNotFoundError) as caught:
+            volc.images.generate(model=model, prompt="p")
+        assert caught.value.param == "model"
+
+
+def test_missing_prompt_is_400(http: httpx.Client) -> None:
+    response = http.post("/images/generations", json={"model": IMAGE_MODEL})
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "MissingParameter"
+    assert response.json()["error"]["param"] == "prompt"
+
+
+def test_failed_generation_is_a_500_that_the_sdk_does_not_retry(server: Server) -> None:
+    attempts: list[str] = []
+    transport = httpx.HTTPTransport()
+
+    class Counting(httpx.BaseTransport):
+        def handle_request(self, request: httpx.Request) -> httpx.Response:
+            attempts.append(request.url.path)
+            return transport.handle_request(request)
+
+    client = Ark(base_url=server.base_url, api_key=API_KEY,
+                 http_client=httpx.Client(transport=Counting(), timeout=120))
+    with pytest.raises(ArkInternalServerError) as caught:
+        client.images.generate(model=FAILS_IMAGE_MODEL, prompt="p", size="512x512")
+    assert caught.value.status_code == 500 and caught.value.type == "InternalServiceError"
+    assert FAILURE_MESSAGE in caught.value.message
+    assert len(attempts) == 1      # x-should-retry: false
+
+
+def test_input_images_need_an_engine_that_takes_them(volc: Any, images: ImageHost) -> None:
+    assert volc.images.generate(model=TEXT_ONLY_IMAGE_MODEL, prompt="p").data[0].size == \
+        "512x512"
+    with pytest.raises(ArkBadRequestError) as caught:
+        volc.images.generate(model=TEXT_ONLY_IMAGE_MODEL, prompt="p",
+                             image=images.url("ref1.jpg"))
+    assert "reference_image" in caught.value.message
+
+
+def test_refused_input_image_names_the_image_parameter(volc: Any, images: ImageHost) -> None:
+    with pytest.raises(ArkBadRequestError) as caught:
+        volc.images.generate(model=TEXT_ONLY_IMAGE_MODEL, prompt="p",
+                             image=images.url("ref1.jpg"))
+    assert caught.value.param == "image"
+
+
+def test_image_that_does_not_finish_in_time_is_cancelled_not_hung(guarded_server: Server) -> None:
+    started = time.monotonic()
+    response = httpx.post(f"{guarded_server.base_url}/images/generations", timeout=60,
+                          headers={"Authorization": f"Bearer {API_KEY}"},
+                          json={"model": IMAGE_MODEL, "prompt": "never runs", "size": "512x512"})
+    assert time.monotonic() - started < GUARDED_IMAGE_WAIT_S + 10
+    assert response.status_code == 500 and response.headers["x-should-retry"] == "false"
+    assert response.json()["error"]["code"] == "RequestTimeout"

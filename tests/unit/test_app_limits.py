@@ -1,0 +1,62 @@
+"""App-level guards: the request body cap answers 413 in the dialect's own envelope, and the
+client's request id is echoed."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from framecast.app import create_app
+from framecast.settings import Settings
+
+KEY = "fc-test-static-key"
+CAP = 4096
+
+
+@pytest.fixture
+def client(tmp_path: Path) -> Iterator[TestClient]:
+    settings = Settings(data_dir=tmp_path, api_key=KEY, max_body_bytes=CAP, run_worker=False)
+    with TestClient(create_app(settings)) as test_client:
+        yield test_client
+
+
+def big_body() -> dict:
+    return {"model": "seedance-1-0-pro", "content": [{"type": "text", "text": "x" * (CAP * 2)}]}
+
+
+def test_declared_oversize_body_is_413_in_ark_envelope(client: TestClient) -> None:
+    r = client.post("/api/v3/contents/generations/tasks", json=big_body(),
+                    headers={"Authorization": f"Bearer {KEY}"})
+    assert r.status_code == 413
+    assert r.json()["error"]["param"] == "body"
+    assert r.json()["error"]["code"] == "RequestEntityTooLarge"
+
+
+def test_chunked_oversize_body_is_413(client: TestClient) -> None:
+    def chunks() -> Iterator[bytes]:
+        for _ in range(4):
+            yield b"{" + b" " * CAP
+
+    r = client.post("/api/v3/contents/generations/tasks", content=chunks(),
+                    headers={"Authorization": f"Bearer {KEY}",
+                             "Content-Type": "application/json"})
+    assert r.status_code == 413
+    assert r.json()["error"]["param"] == "body"
+
+
+def test_openai_paths_answer_in_their_own_envelope(client: TestClient) -> None:
+    r = client.post("/v1/images/generations", json={"prompt": "x" * (CAP * 2)},
+                    headers={"Authorization": f"Bearer {KEY}"})
+    assert r.status_code == 413
+    assert set(r.json()["error"]) >= {"message", "type", "param", "code"}
+
+
+def test_small_bodies_pass_and_request_id_is_echoed(client: TestClient) -> None:
+    r = client.get("/api/v3/contents/generations/tasks/cgt-nope",
+                   headers={"Authorization": f"Bearer {KEY}", "X-Client-Request-Id": "abc123"})
+    assert r.status_code == 404
+    assert r.headers["x-client-request-id"] == "abc123"
+    assert client.get("/healthz").json() == {"status": "ok"}
