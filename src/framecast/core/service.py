@@ -22,7 +22,7 @@ from framecast.core import sizes
 from framecast.core.errors import FramecastError, InvalidInput, RateLimited
 from framecast.core.spec import ImageSpec, VideoSpec
 from framecast.core.task import TIER_PRIORITY, Task, TaskStatus
-from framecast.engines.base import check_capabilities, engine_class
+from framecast.engines.base import Capabilities, check_capabilities, engine_class
 from framecast.media.fetch import FetchPolicy, fetch_image
 from framecast.media.images import ImageLimits, decode_image, encode_png
 from framecast.registry import ModelEntry, Registry
@@ -79,7 +79,7 @@ class TaskService:
     async def create_image(self, spec: ImageSpec, *, owner_id: str, dialect: str) -> Task:
         """Resolve, check and enqueue an image task; returns it queued."""
         entry = self.registry.resolve(spec.model, kind="image")
-        check_capabilities(engine_class(entry.engine).capabilities, spec, engine=entry.engine)
+        check_capabilities(entry_capabilities(entry), spec, engine=entry.engine)
         task_id = new_task_id("img")
         await self._store_inputs(task_id, spec)
         resolved = resolve_image_spec(spec, entry)
@@ -211,10 +211,15 @@ class TaskService:
 
 # -- spec resolution (pure functions) ------------------------------------------------------
 
+def entry_capabilities(entry: ModelEntry) -> Capabilities:
+    """What the engine of ``entry``, configured with its options, accepts."""
+    return engine_class(entry.engine).capabilities_for(entry.options)
+
+
 def check_video_spec(spec: VideoSpec, entry: ModelEntry) -> None:
     """What can be refused before any input is fetched: engine capabilities and the
     model's resolutions."""
-    check_capabilities(engine_class(entry.engine).capabilities, spec, engine=entry.engine)
+    check_capabilities(entry_capabilities(entry), spec, engine=entry.engine)
     resolution = spec.resolution or entry.default_resolution
     if resolution not in entry.resolutions:
         raise InvalidInput(f"model `{spec.model}` supports resolutions "
@@ -243,7 +248,7 @@ def resolve_video_spec(spec: VideoSpec, entry: ModelEntry) -> VideoSpec:
     out.frames_total = sizes.frame_count(duration=out.duration, frames=out.frames, fps=out.fps)
     if out.seed is None or out.seed == -1:
         out.seed = secrets.randbelow(2**31)
-    caps = engine_class(entry.engine).capabilities
+    caps = entry_capabilities(entry)
     if out.generate_audio and not caps.audio:
         out.generate_audio = False    # the vendor: models without audio ignore the flag
     return out
@@ -252,7 +257,7 @@ def resolve_video_spec(spec: VideoSpec, entry: ModelEntry) -> VideoSpec:
 def resolve_image_spec(spec: ImageSpec, entry: ModelEntry) -> ImageSpec:
     """Fill defaults (size from the model entry) and the seed; parse the size."""
     out = spec.model_copy(deep=True)
-    check_capabilities(engine_class(entry.engine).capabilities, out, engine=entry.engine)
+    check_capabilities(entry_capabilities(entry), out, engine=entry.engine)
     out.width, out.height = sizes.parse_image_size(out.size, default=entry.default_size)
     out.size = f"{out.width}x{out.height}"
     if out.seed is None or out.seed == -1:

@@ -107,12 +107,19 @@ class Engine:
     def __init__(self, options: dict[str, Any] | None = None) -> None:
         self.options = dict(options or {})
 
+    @classmethod
+    def capabilities_for(cls, options: dict[str, Any] | None = None) -> Capabilities:
+        """What this engine accepts when configured with ``options`` (a registry entry's):
+        ``wan_i2v`` with the TI2V-5B weights takes no last frame, say. The service checks a
+        request against this at create time."""
+        return cls.capabilities
+
     def load(self) -> None:
         """Load weights once; the child keeps the engine warm across tasks."""
 
     def check_inputs(self, spec: VideoSpec | ImageSpec, inputs: EngineInputs | None = None) -> None:
         """Raise ``InvalidInput`` when the spec asks for what this engine cannot do."""
-        check_capabilities(self.capabilities, spec, engine=self.name)
+        check_capabilities(self.capabilities_for(self.options), spec, engine=self.name)
 
     def run(self, spec: VideoSpec | ImageSpec, inputs: EngineInputs, progress: ProgressFn,
             cancelled: CancelledFn) -> EngineOutputs:

@@ -48,7 +48,7 @@ def weights_present(weights: str | None, needs_weights: bool, *,
 
 def _capabilities(entry: ModelEntry) -> Capabilities | None:
     try:
-        return engine_class(entry.engine).capabilities
+        return engine_class(entry.engine).capabilities_for(entry.options)
     except ConfigError:
         return None
 
