@@ -14,7 +14,7 @@ SEEDANCE_PINS := mcp==1.30.0 mcp-seedance==2026.4.30.0
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test]'
+	$(BIN)/python -m pip install --quiet -e '.[test,diffusers]'
 	touch $(STAMP)
 
 $(SEEDANCE_STAMP): Makefile
@@ -27,7 +27,8 @@ serve: $(STAMP)
 
 test: $(STAMP) $(SEEDANCE_STAMP)
 	$(BIN)/ruff check src tests bench
-	FRAMECAST_TEST_SEEDANCE_PYTHON=$(CURDIR)/$(SEEDANCE_VENV)/bin/python $(BIN)/python -m pytest -q -ra
+	FRAMECAST_TEST_SEEDANCE_PYTHON=$(CURDIR)/$(SEEDANCE_VENV)/bin/python \
+	FRAMECAST_REQUIRE_DIFFUSERS=1 $(BIN)/python -m pytest -q -ra
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench

@@ -85,10 +85,7 @@ def start_supervisor(runtime: Runtime, *, start: bool = True) -> Any:
 
     def resolve_engine(task: Any) -> tuple[str, dict]:
         entry = registry.resolve(task.model)
-        options = dict(entry.options)
-        if entry.weights:
-            options.setdefault("weights", entry.weights)
-        return entry.engine, options
+        return entry.engine, entry.engine_options()
 
     supervisor = Supervisor(
         runtime.queue, runtime.storage, engines=registry.engines(), resolve_engine=resolve_engine,

@@ -48,6 +48,15 @@ class ModelEntry:
     options: dict[str, Any] = field(default_factory=dict)
     builtin: bool = False
 
+    def engine_options(self) -> dict[str, Any]:
+        """What the engine is built with: the entry's options plus its ``weights`` and, for
+        engines that hold weights, the model id (for error messages)."""
+        options = dict(self.options)
+        if self.weights:
+            options.setdefault("weights", self.weights)
+            options.setdefault("model", self.id)
+        return options
+
     @property
     def names(self) -> list[str]:
         """The id and every alias."""

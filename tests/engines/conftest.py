@@ -1,0 +1,48 @@
+"""The diffusers engines on tiny, randomly initialised pipelines (``tiny*.py``), on the CPU.
+
+These tests need the ``framecast[diffusers]`` extra (torch, diffusers, transformers), which
+``make test`` installs and asks for (``FRAMECAST_REQUIRE_DIFFUSERS=1``). Run elsewhere without
+the extra, they are skipped, saying so.
+
+The acceptance helpers (``ark_support``: a real ``framecast serve`` process) are importable
+here too.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+HERE = Path(__file__).parent
+sys.path.insert(0, str(HERE.parent / "acceptance"))
+# nothing in these tests may reach the hub
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+
+MISSING = [m for m in ("torch", "diffusers", "transformers") if importlib.util.find_spec(m) is None]
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Skip (or, under ``FRAMECAST_REQUIRE_DIFFUSERS=1``, fail) without the extra."""
+    if not MISSING:
+        return
+    reason = (f"the diffusers extra is not installed ({', '.join(MISSING)} missing): "
+              f"pip install -e '.[diffusers]'")
+    if os.environ.get("FRAMECAST_REQUIRE_DIFFUSERS") == "1":
+        raise pytest.UsageError(reason)
+    for item in items:
+        if str(HERE) in str(item.fspath):
+            item.add_marker(pytest.mark.skip(reason=reason))
+
+
+def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
+    """Without torch the test modules cannot even be imported: collect none of them."""
+    if MISSING and collection_path.suffix == ".py" and collection_path.name.startswith("test_") \
+            and os.environ.get("FRAMECAST_REQUIRE_DIFFUSERS") != "1":
+        return True
+    return None
