@@ -1,4 +1,4 @@
-"""The ``framecast`` command: ``serve``, ``worker`` and ``keys``.
+"""The ``framecast`` command: ``serve``, ``worker``, ``models`` and ``keys``.
 
 Settings come from ``FRAMECAST_*`` environment variables; command-line options override them.
 """
@@ -67,6 +67,59 @@ def ensure_first_key(settings: Settings) -> str | None:
     return plaintext
 
 
+AllowMissing = Annotated[bool, typer.Option(
+    "--allow-missing-weights", help="Start even when a configured model's weights are not on "
+    "this machine (its tasks then fail, naming the weights).")]
+
+
+def _check_weights(settings: Settings, *, allow_missing: bool) -> None:
+    """Refuse to start a worker whose configured models lack their weights, naming each model,
+    its path or hub id, and the command that fetches it."""
+    from framecast.core.errors import ConfigError
+    from framecast.native.models import missing_weights
+    from framecast.registry import Registry
+
+    try:
+        problems = missing_weights(Registry.load(settings.config))
+    except ConfigError as exc:
+        typer.echo(f"framecast: {exc}", err=True)
+        raise typer.Exit(2) from None
+    for problem in problems:
+        typer.echo(f"{'warning' if allow_missing else 'error'}: {problem}", err=True)
+    if problems and not allow_missing:
+        typer.echo("framecast: weights missing (see above); fetch them, fix framecast.toml, "
+                   "or start with --allow-missing-weights", err=True)
+        raise typer.Exit(2)
+
+
+@app.command()
+def models(config: ConfigPath = None) -> None:
+    """List the models a client can name: engine, weights, and whether they are here."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from framecast.core.errors import ConfigError
+    from framecast.native.models import list_models, missing_weights
+    from framecast.registry import Registry
+
+    settings = _settings(config=config)
+    try:
+        registry = Registry.load(settings.config)
+    except ConfigError as exc:
+        typer.echo(f"framecast: {exc}", err=True)
+        raise typer.Exit(2) from None
+    table = Table("id", "kind", "engine", "weights", "present", "aliases")
+    for info in list_models(registry).data:
+        present = "yes" if info.weights_present else "[red]missing[/red]"
+        if not info.weights and info.weights_present:
+            present = "not needed"
+        table.add_row(info.id, info.kind, info.engine, info.weights or "-", present,
+                      str(len(info.aliases)))
+    Console(width=160).print(table)
+    for problem in missing_weights(registry):
+        typer.echo(problem)
+
+
 @app.command()
 def serve(
     host: Annotated[str | None, typer.Option(help="Bind address (default 127.0.0.1).")] = None,
@@ -77,6 +130,7 @@ def serve(
     slots: Annotated[int | None, typer.Option(help="Engine child processes (default 1).")] = None,
     no_worker: Annotated[bool, typer.Option("--no-worker", help="Serve the API only; run "
                                             "`framecast worker` elsewhere.")] = False,
+    allow_missing_weights: AllowMissing = False,
 ) -> None:
     """Start the API server with an in-process worker (embedded defaults: SQLite, local files,
     CPU engines)."""
@@ -88,6 +142,8 @@ def serve(
                          config=config, slots=slots)
     if no_worker:
         settings.run_worker = False
+    else:
+        _check_weights(settings, allow_missing=allow_missing_weights)
     _configure_logging()
     first_key = ensure_first_key(settings)
     if first_key:
@@ -108,12 +164,14 @@ def worker(
     database_url: DatabaseUrl = None,
     config: ConfigPath = None,
     slots: Annotated[int | None, typer.Option(help="Engine child processes.")] = None,
+    allow_missing_weights: AllowMissing = False,
 ) -> None:
     """Run a worker supervisor alone against a shared database and storage."""
     from framecast.app import build_runtime, start_supervisor
 
     _configure_logging()
     settings = _settings(data_dir=data_dir, database_url=database_url, config=config, slots=slots)
+    _check_weights(settings, allow_missing=allow_missing_weights)
     runtime = build_runtime(settings)
     supervisor = start_supervisor(runtime, start=False)   # run_forever starts it
     from framecast.webhooks import start_webhooks  # webhooks: deliver from workers too

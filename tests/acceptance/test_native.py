@@ -36,7 +36,8 @@ def native_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     (root / "hf" / "models--acme--tiny-video" / "snapshots" / "abc").mkdir(parents=True)
     running = start_server(root / "data", slots=1,
                            models_toml=native_models_toml(root / "weights"),
-                           extra_env={"HF_HUB_CACHE": str(root / "hf")})
+                           extra_env={"HF_HUB_CACHE": str(root / "hf")},
+                           extra_args=["--allow-missing-weights"])
     yield running
     stop_server(running)
     assert_clean_log(running)

@@ -267,7 +267,7 @@ class DiffusersEngine(Engine):
         self.weights_path = resolve_weights(self.opts.weights, model=self.opts.model or self.name,
                                             engine=self.name)
         cls = pipeline_class(self.pipeline_class_name)
-        kwargs: dict[str, Any] = {"torch_dtype": self.torch_dtype}
+        kwargs: dict[str, Any] = {"dtype": self.torch_dtype}
         kwargs.update(self.load_kwargs())
         if self.opts.quantize == "fp8":
             kwargs["quantization_config"] = fp8_quantization_config(self.denoiser_names(cls))

@@ -160,6 +160,13 @@ BUILTIN_ENGINES: dict[str, str] = {
     "sleeps": "framecast.engines.faults:SleepsEngine",
     "dies_mid_run": "framecast.engines.faults:DiesMidRunEngine",
     "raises_in_load": "framecast.engines.faults:RaisesInLoadEngine",
+    # diffusers engines (the framecast[diffusers] extra; torch is imported only when they run)
+    "wan_i2v": "framecast.engines.wan_i2v:WanI2VEngine",
+    "wan_vace": "framecast.engines.wan_vace:WanVaceEngine",
+    "ltx2": "framecast.engines.ltx2:LTX2Engine",
+    "zimage": "framecast.engines.zimage:ZImageEngine",
+    "flux": "framecast.engines.flux:FluxEngine",
+    "sdxl": "framecast.engines.sdxl:SDXLEngine",
 }
 
 

@@ -46,6 +46,32 @@ def weights_present(weights: str | None, needs_weights: bool, *,
     return snapshots.is_dir() and any(snapshots.iterdir())
 
 
+def missing_weights(registry: Registry) -> list[str]:
+    """One message per configured model whose engine needs weights that are not on this
+    machine: the model, the path or hub id, and the command that fetches them."""
+    from framecast.engines._diffusers import fetch_command
+
+    problems = []
+    for entry in registry.entries:
+        caps = _capabilities(entry)
+        needs = caps.needs_weights if caps is not None else bool(entry.weights)
+        if not needs or weights_present(entry.weights, True):
+            continue
+        where = f"model `{entry.id}` (engine {entry.engine})"
+        if not entry.weights:
+            problems.append(f"{where} has no `weights`: set a local diffusers folder or a "
+                            f"Hugging Face repo id")
+        elif Path(entry.weights).expanduser().is_absolute() or entry.weights.startswith("."):
+            problems.append(f"{where}: weights folder {entry.weights} does not exist; fetch a "
+                            f"diffusers checkpoint into it with "
+                            f"`{fetch_command('<org>/<repo>', entry.weights)}`")
+        else:
+            problems.append(f"{where}: weights `{entry.weights}` are not in the Hugging Face "
+                            f"cache ({hub_cache_dir()}); fetch them with "
+                            f"`{fetch_command(entry.weights)}`")
+    return problems
+
+
 def _capabilities(entry: ModelEntry) -> Capabilities | None:
     try:
         return engine_class(entry.engine).capabilities_for(entry.options)
