@@ -11,7 +11,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-WORDS = ["a", "the", "of", "and", "in", "on", "with", "cat", "dog", "robot", "red", "wall", "dance", "camera", "static", "fixed", "shot", "stays", "no", "movement", "locked-off", "user", "assistant", "system"]
+WORDS = (
+    "a", "the", "of", "and", "in", "on", "with", "cat", "dog", "robot", "red", "wall",
+    "dance", "camera", "static", "fixed", "shot", "stays", "no", "movement", "locked-off",
+    "user", "assistant", "system")
 
 
 def local_tokenizer(kind: str = "t5", model_max_length: int = 512) -> Any:
