@@ -21,6 +21,8 @@ A registry entry selects the weights and tunes the engine::
     quantize = "fp8"              # torchao float8 weights of the denoiser(s)
     steps = 4                     # denoising steps (default: the engine's)
     guidance_scale = 1.0
+    request_guidance = false      # ignore a request's guidance_scale (default: only on
+                                  # distilled weights, which run without guidance)
     loras = [{ path = "/models/lightx2v/high.safetensors", expert = "high", scale = 1.0 }]
     static_camera_lora = "/models/LTX-2-19b-LoRA-Camera-Control-Static.safetensors"
 
@@ -151,6 +153,7 @@ class DiffusersOptions:
     steps: int | None = None
     guidance_scale: float | None = None
     guidance_scale_2: float | None = None
+    request_guidance: bool | None = None
     loras: tuple[LoraFile, ...] = ()
     static_camera_lora: LoraFile | None = None
     extra: dict[str, Any] = field(default_factory=dict)
@@ -258,6 +261,23 @@ class DiffusersEngine(Engine):
         """Classifier-free guidance scale."""
         g = self.opts.guidance_scale
         return float(self.default_guidance if g is None else g)
+
+    @property
+    def distilled(self) -> bool:
+        """Whether the weights are distilled to run without guidance (Turbo, schnell): a
+        request's ``guidance_scale`` would switch classifier-free guidance back on, doubling
+        the cost and leaving the distilled regime."""
+        return False
+
+    def guidance_for(self, spec: VideoSpec | ImageSpec) -> float:
+        """The guidance a request runs with: its own ``guidance_scale`` (Seedream sends one)
+        unless the model is distilled, else the configured one. The ``request_guidance``
+        option overrides the rule either way."""
+        requested = getattr(spec, "guidance_scale", None)
+        honoured = self.opts.request_guidance
+        if honoured is None:
+            honoured = not self.distilled
+        return self.guidance if requested is None or not honoured else float(requested)
 
     # -- loading ---------------------------------------------------------------------------
 
