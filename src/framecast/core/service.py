@@ -31,6 +31,8 @@ from framecast.store.queue import NewTask, TaskQueue
 
 _ID_ALPHABET = string.ascii_lowercase + string.digits
 IMAGE_POLL_S = 0.05       # first pause of `wait` between reads of the task
+QUOTA_RECOUNT_S = 1.0     # a key's queued count is re-read from the store at most this often
+QUOTA_MARGIN = 0.1        # ... or at once when within this share of the limit
 WAIT_POLL_MAX_S = 0.5     # longest pause of `wait`
 
 
@@ -61,6 +63,8 @@ class TaskService:
         self.registry = registry
         self.limits = limits or ServiceLimits()
         self.file_url_ttl_s = file_url_ttl_s
+        # owner -> (queued tasks when last counted + enqueued since, when counted)
+        self._queued: dict[str, tuple[int, float]] = {}
 
     # -- create -------------------------------------------------------------------------
 
@@ -94,17 +98,35 @@ class TaskService:
 
     async def _enqueue(self, task_id: str, spec: VideoSpec | ImageSpec, entry: ModelEntry, *,
                        owner_id: str, dialect: str, usage: int) -> Task:
-        queued = await anyio.to_thread.run_sync(self.queue.count_queued, owner_id)
-        if queued >= self.limits.max_queued_per_key:
-            raise RateLimited(f"this key already has {queued} queued tasks (limit "
-                              f"{self.limits.max_queued_per_key})", retry_after_s=5.0)
+        await self._check_quota(owner_id)
         new = NewTask(
             id=task_id, owner_id=owner_id, kind=spec.kind, model=spec.model, engine=entry.engine,
             spec=spec.model_dump(mode="json"), dialect=dialect, service_tier=spec.service_tier,
             priority=TIER_PRIORITY.get(spec.service_tier, 0), seed=spec.seed,
             callback_url=spec.callback_url, usage_tokens=usage,
             execution_expires_after=spec.execution_expires_after)
-        return await anyio.to_thread.run_sync(self.queue.enqueue, new)
+        task = await anyio.to_thread.run_sync(self.queue.enqueue, new)
+        counted = self._queued.get(owner_id)
+        if counted is not None:
+            self._queued[owner_id] = (counted[0] + 1, counted[1])
+        return task
+
+    async def _check_quota(self, owner_id: str) -> None:
+        """``RateLimited`` when the key has ``max_queued_per_key`` queued tasks. The count is
+        read from the store at most once per ``QUOTA_RECOUNT_S`` (this process's own enqueues
+        are added in between), and on every request once it is near the limit: a busy client
+        costs no count per create, and the limit is still exact where it matters."""
+        limit = self.limits.max_queued_per_key
+        counted = self._queued.get(owner_id)
+        now = time.monotonic()
+        if counted is not None and now - counted[1] < QUOTA_RECOUNT_S and \
+                counted[0] < limit * (1 - QUOTA_MARGIN):
+            return
+        queued = await anyio.to_thread.run_sync(self.queue.count_queued, owner_id)
+        self._queued[owner_id] = (queued, now)
+        if queued >= limit:
+            raise RateLimited(f"this key already has {queued} queued tasks (limit "
+                              f"{limit})", retry_after_s=5.0)
 
     async def _store_inputs(self, task_id: str, spec: VideoSpec | ImageSpec) -> None:
         """Fetch, decode, check and keep every input image (all in parallel)."""

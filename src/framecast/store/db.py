@@ -38,6 +38,13 @@ _SQLITE_WRITE_LOCKS: dict[str, threading.Lock] = {}
 _SQLITE_WRITE_LOCKS_GUARD = threading.Lock()
 
 
+# Connections kept open. The API runs store calls in anyio's worker threads (40 by default):
+# a pool smaller than that closes and reopens connections (and re-runs the PRAGMAs) under
+# load. PostgreSQL connections cost the server more, so fewer are kept.
+SQLITE_POOL_SIZE = 40
+PG_POOL_SIZE = 20
+
+
 def open_database(url: str, *, migrate: bool = True, pool_size: int | None = None) -> Engine:
     """Create the engine for ``url`` and bring its schema to the newest revision.
 
@@ -56,9 +63,9 @@ def create_database_engine(url: str, *, pool_size: int | None = None) -> Engine:
     if parsed.get_backend_name() == "sqlite":
         return _sqlite_engine(url, pool_size=pool_size)
     if parsed.get_backend_name() == "postgresql":
-        size = pool_size or 10
+        size = pool_size or PG_POOL_SIZE
         return create_engine(url, poolclass=pool.QueuePool, pool_size=size,
-                             max_overflow=2 * size, pool_pre_ping=True, pool_recycle=1800)
+                             max_overflow=size, pool_pre_ping=True, pool_recycle=1800)
     return create_engine(url)
 
 
@@ -76,8 +83,8 @@ def _sqlite_engine(url: str, *, pool_size: int | None) -> Engine:
     else:
         if not database.startswith("file:"):
             Path(database).expanduser().resolve().parent.mkdir(parents=True, exist_ok=True)
-        size = pool_size or 8
-        kwargs.update(poolclass=pool.QueuePool, pool_size=size, max_overflow=4 * size)
+        size = pool_size or SQLITE_POOL_SIZE
+        kwargs.update(poolclass=pool.QueuePool, pool_size=size, max_overflow=size)
     engine = create_engine(url, **kwargs)
 
     @event.listens_for(engine, "connect")
