@@ -12,7 +12,8 @@ so that no engine work is measured. It authenticates with a stored API key (made
 * ``get``: ``GET /api/v3/contents/generations/tasks/{id}`` in a closed loop over tasks that
   exist;
 * ``mixed``: each client creates a task, then polls it every ``--poll-interval`` seconds
-  until it is terminal, and again; the shape of real SDK traffic;
+  until it is terminal, and again; the shape of real SDK traffic. The clients start spread
+  evenly over one poll interval, as independent users are, rather than all at once;
 * ``store``: ``TaskQueue.enqueue`` called directly from ``--store-threads`` threads of the
   bench process on the server's database (no HTTP), the ceiling the store itself sets.
 
@@ -351,8 +352,10 @@ async def phase_mixed(clients: list[httpx.AsyncClient], load: Load) -> PhaseResu
     completed = 0
     last_completion = 0.0
 
-    async def drive(http: httpx.AsyncClient) -> None:
+    async def drive(http: httpx.AsyncClient, offset_s: float) -> None:
         nonlocal completed, last_completion
+        # real clients are not in step: each starts at its own point of the poll cycle
+        await asyncio.sleep(offset_s)
         for _ in counter:
             if time.perf_counter() > deadline:
                 return
@@ -369,7 +372,8 @@ async def phase_mixed(clients: list[httpx.AsyncClient], load: Load) -> PhaseResu
                     break
 
     started = time.perf_counter()
-    await asyncio.gather(*(drive(http) for http in clients))
+    spread = load.poll_interval_s / len(clients)
+    await asyncio.gather(*(drive(http, n * spread) for n, http in enumerate(clients)))
     seconds = time.perf_counter() - started
     return PhaseResult("mixed", seconds, {"create": create, "get": get},
                        created=len(create.latencies), completed=completed,
