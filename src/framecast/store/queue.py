@@ -35,7 +35,7 @@ from framecast.store import queries as q
 from framecast.store.db import autocommit, open_database, read_only, write_lock
 from framecast.store.outbox import delivery_values
 from framecast.store.records import Claim, HeartbeatReply, NewTask, task_from_row
-from framecast.store.wakeups import CancelListener, Wakeups
+from framecast.store.wakeups import CancelListener, Notifier, Wakeups
 
 log = logging.getLogger("framecast.store")
 
@@ -55,6 +55,7 @@ class TaskQueue:
         self._auto = autocommit(engine)    # one statement, committed on its own
         self._dialect = engine.dialect.name
         self._wakeups = Wakeups(engine)
+        self._notifier = Notifier(self._auto) if self._dialect == "postgresql" else None
         self._owns_engine = False
         # set when this process wrote a webhook outbox row (wakes its deliverer at once)
         self.webhooks_pending = threading.Event()
@@ -67,7 +68,10 @@ class TaskQueue:
         return queue
 
     def close(self) -> None:
-        """Stop the wake-up listener; dispose of the engine when ``open`` created it."""
+        """Send pending NOTIFYs, stop the wake-up listener; dispose of the engine when
+        ``open`` created it."""
+        if self._notifier is not None:
+            self._notifier.close()
         self._wakeups.close()
         if self._owns_engine:
             self.engine.dispose()
@@ -150,7 +154,8 @@ class TaskQueue:
             except IntegrityError as exc:
                 raise InvalidInput(f"a task with id {new.id} already exists",
                                    param="id") from exc
-            self._notify(q.TASK_CHANNEL, new.engine, conn)
+        if self._notifier is not None:   # after the commit, off the request path
+            self._notifier.notify(q.TASK_CHANNEL, new.engine)
         self._wakeups.work_available()
         return task_from_row(values)
 

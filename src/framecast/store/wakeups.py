@@ -12,24 +12,85 @@ while a listener is disconnected).
 
 In one process (``framecast serve`` on SQLite), the same events are raised locally, so the
 API's own enqueue wakes its in-process workers immediately.
+
+Enqueues announce themselves through a :class:`Notifier`: one background thread that sends
+a ``framecast_tasks`` NOTIFY per engine for each burst of enqueues (at most one per
+``NOTIFY_COALESCE_S``), instead of one round trip per created task on the request path.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 
 from sqlalchemy import Engine
 
-from framecast.store.queries import CANCEL_CHANNEL, TASK_CHANNEL
+from framecast.store.queries import CANCEL_CHANNEL, NOTIFY, TASK_CHANNEL
 
 log = logging.getLogger("framecast.store")
 
 LISTEN_RECONNECT_S = 1.0   # pause before re-opening a dropped LISTEN connection
 LISTEN_POLL_S = 0.5        # how often the listener checks whether it should stop
 
+NOTIFY_COALESCE_S = 0.002  # enqueues within this window share one NOTIFY per engine
+
 CancelListener = Callable[[str], None]
+
+
+class Notifier:
+    """Sends NOTIFYs for committed enqueues from a background thread, one per (channel,
+    payload) per burst. A notification is never dropped, only delayed by at most
+    ``window_s`` plus one round trip; and a notification lost anyway (a crash) costs the
+    workers one poll interval."""
+
+    def __init__(self, engine: Engine, window_s: float = NOTIFY_COALESCE_S) -> None:
+        self._engine = engine
+        self._window_s = window_s
+        self._pending: set[tuple[str, str]] = set()
+        self._cond = threading.Condition()
+        self._closed = False
+        self._thread: threading.Thread | None = None
+
+    def notify(self, channel: str, payload: str) -> None:
+        """Queue a NOTIFY (sent within ``window_s``)."""
+        with self._cond:
+            if self._closed:
+                return
+            self._pending.add((channel, payload))
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, daemon=True,
+                                                name="framecast-notify")
+                self._thread.start()
+            self._cond.notify()
+
+    def close(self) -> None:
+        """Send what is pending and stop the thread."""
+        with self._cond:
+            self._closed = True
+            self._cond.notify()
+        if self._thread is not None:
+            self._thread.join(timeout=5.0)
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                while not self._pending and not self._closed:
+                    self._cond.wait()
+                if not self._pending and self._closed:
+                    return
+            if not self._closed:
+                time.sleep(self._window_s)   # let the burst gather
+            with self._cond:
+                batch, self._pending = self._pending, set()
+            try:
+                with self._engine.connect() as conn:
+                    for channel, payload in sorted(batch):
+                        conn.execute(NOTIFY, {"p_channel": channel, "p_payload": payload})
+            except Exception as exc:   # the workers' polling covers a lost notification
+                log.warning("NOTIFY failed (%s: %s); workers will find the tasks by polling",
+                            type(exc).__name__, exc)
 
 
 class Wakeups:
