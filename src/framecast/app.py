@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib
 import logging
 import mimetypes
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -266,6 +267,31 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     return app
 
 
+API_PARENT_CHECK_S = 0.5   # how often an API process of `serve --api-processes` checks its parent
+
+
+def api_process_app() -> FastAPI:
+    """The app of one API process of ``framecast serve --api-processes N`` (a uvicorn
+    factory): settings from the ``FRAMECAST_*`` environment the parent exported, no worker
+    (the parent runs it), and an exit when the parent is gone (kill -9 of ``serve``), so no
+    orphan keeps the port."""
+    import os
+    import signal
+    import threading
+
+    settings = Settings()
+    settings.run_worker = False
+    parent = os.getppid()
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(API_PARENT_CHECK_S)
+        os.kill(os.getpid(), signal.SIGTERM)   # uvicorn drains and exits
+
+    threading.Thread(target=watch, daemon=True, name="framecast-parent-watch").start()
+    return create_app(settings)
+
+
 # Each dialect package exposes `router` in `framecast.dialects.<name>.router`; a package
 # may also expose `mount(app)` there for what a router cannot carry (sub-apps, websockets).
 DIALECTS = ("ark", "openai", "aiml", "acedata", "wiro")
@@ -287,4 +313,4 @@ def include_dialects(app: FastAPI) -> None:
 
 
 __all__ = ["BodyLimitMiddleware", "BodyTooLarge", "ClientRequestIdMiddleware", "Runtime",
-           "build_runtime", "create_app", "get_runtime", "get_service"]
+           "api_process_app", "build_runtime", "create_app", "get_runtime", "get_service"]

@@ -131,6 +131,9 @@ def serve(
     no_worker: Annotated[bool, typer.Option("--no-worker", help="Serve the API only; run "
                                             "`framecast worker` elsewhere.")] = False,
     allow_missing_weights: AllowMissing = False,
+    api_processes: Annotated[int | None, typer.Option(
+        "--api-processes", min=1, max=64, help="API processes sharing the port (default 1); "
+        "the worker then runs in the parent process.")] = None,
 ) -> None:
     """Start the API server with an in-process worker (embedded defaults: SQLite, local files,
     CPU engines)."""
@@ -139,7 +142,7 @@ def serve(
     from framecast.app import create_app
 
     settings = _settings(host=host, port=port, data_dir=data_dir, database_url=database_url,
-                         config=config, slots=slots)
+                         config=config, slots=slots, api_processes=api_processes)
     if no_worker:
         settings.run_worker = False
     else:
@@ -154,8 +157,45 @@ def serve(
         typer.echo(f"API key: see {settings.data_dir / KEY_FILE}")
     typer.echo(f"Framecast listening on http://{settings.host}:{settings.port} "
                f"(data: {settings.data_dir.resolve()})")
+    if settings.api_processes > 1:
+        _serve_processes(settings)
+        return
     uvicorn.run(create_app(settings), host=settings.host, port=settings.port,
                 log_level="info", access_log=False)
+
+
+# An API process's enqueue cannot wake the parent's worker on SQLite (PostgreSQL has
+# LISTEN/NOTIFY), so the worker polls this often instead of once a second.
+MULTI_PROCESS_SQLITE_POLL_S = 0.1
+
+
+def _serve_processes(settings: Settings) -> None:
+    """``serve --api-processes N``: N uvicorn processes share the port (each builds its app
+    from the ``FRAMECAST_*`` environment exported here), while this process runs the worker
+    and the webhook delivery loop, and stops them when uvicorn returns."""
+    import uvicorn
+
+    from framecast.app import build_runtime, start_supervisor
+    from framecast.webhooks import start_webhooks
+
+    for name in ("data_dir", "database_url", "config", "host", "port", "slots"):
+        value = getattr(settings, name)
+        if value is not None:
+            os.environ[f"FRAMECAST_{name.upper()}"] = str(value)
+    os.environ["FRAMECAST_RUN_WORKER"] = "false"
+    runtime = build_runtime(settings)     # migrates the database before the API processes
+    if settings.run_worker:
+        if runtime.queue.engine.dialect.name == "sqlite":
+            settings.poll_s = min(settings.poll_s, MULTI_PROCESS_SQLITE_POLL_S)
+        start_supervisor(runtime)
+    webhooks = start_webhooks(runtime)
+    try:
+        uvicorn.run("framecast.app:api_process_app", factory=True,
+                    workers=settings.api_processes, host=settings.host, port=settings.port,
+                    log_level="info", access_log=False)
+    finally:
+        webhooks.stop()
+        runtime.close()     # stops the worker too
 
 
 @app.command()

@@ -51,6 +51,7 @@ class Settings(BaseSettings):
     max_queued_per_key: int = 10_000
     image_wait_s: float = 600.0              # how long the synchronous image API waits
     run_worker: bool = True                  # serve runs the supervisor in-process
+    api_processes: int = Field(default=1, ge=1, le=64)   # serve: API processes on one port
     worker_id: str = Field(default_factory=lambda: f"w-{secrets.token_hex(4)}")
     heartbeat_s: float = 10.0
     lease_s: float = 45.0
