@@ -134,11 +134,34 @@ def process_cpu_s(pid: int) -> float | None:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def server_cpu_s(pid: int) -> float | None:
+    """CPU seconds of ``framecast serve`` and its API processes (``--api-processes``): its
+    children in its own session. Engine children start sessions of their own, so they are
+    left out, as a separate worker is."""
+    own = process_cpu_s(pid)
+    if own is None:
+        return None
+    try:
+        session = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[3]
+        children = [int(c) for t in Path(f"/proc/{pid}/task").iterdir()
+                    for c in (t / "children").read_text().split()]
+    except (OSError, IndexError, ValueError):
+        return own
+    for child in children:
+        try:
+            fields = Path(f"/proc/{child}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if fields[3] == session:
+            own += process_cpu_s(child) or 0.0
+    return own
+
+
 async def with_server_cpu(pid: int, phase: Awaitable[PhaseResult]) -> PhaseResult:
     """Run ``phase`` and record how much CPU the server used meanwhile."""
-    before = process_cpu_s(pid)
+    before = server_cpu_s(pid)
     result = await phase
-    after = process_cpu_s(pid)
+    after = server_cpu_s(pid)
     if before is not None and after is not None:
         result.server_cpu_s = after - before
     return result
@@ -200,7 +223,7 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
 
 @contextlib.contextmanager
 def running_server(data_dir: Path, *, slots: int, database_url: str | None,
-                   separate_worker: bool = False) -> Iterator[Server]:
+                   separate_worker: bool = False, api_processes: int = 1) -> Iterator[Server]:
     """Make an API key, start ``framecast serve`` and wait for ``/healthz``; stop it after.
 
     With ``separate_worker`` the API runs ``--no-worker`` and a ``framecast worker`` process
@@ -221,7 +244,8 @@ def running_server(data_dir: Path, *, slots: int, database_url: str | None,
             process = subprocess.Popen(
                 [sys.executable, "-m", "framecast", "serve", "--host", "127.0.0.1", "--port",
                  str(port), "--slots", str(slots), "--config", str(config), *common,
-                 *(["--no-worker"] if separate_worker else [])],
+                 *(["--no-worker"] if separate_worker else []),
+                 "--api-processes", str(api_processes)],
                 stdout=log, stderr=subprocess.STDOUT, env=server_env(), start_new_session=True)
         stack.callback(_stop, process)
         if separate_worker:
@@ -487,12 +511,12 @@ async def run_phases(server: Server, load: Load, backend: str) -> BackendResult:
 
 
 def report(results: list[BackendResult], load: Load, slots: int, command: str, *,
-           separate_worker: bool = False) -> str:
+           separate_worker: bool = False, api_processes: int = 1) -> str:
     """The markdown report: one row per backend and phase, ratios to the healthz floor."""
     where = "a separate `framecast worker`" if separate_worker else "in the API process"
     lines = [
-        f"Control plane, {load.clients} clients, {slots} engine slot(s) (`instant` engine, "
-        f"{where}), "
+        f"Control plane, {load.clients} clients, {api_processes} API process(es), {slots} "
+        f"engine slot(s) (`instant` engine, {where}), "
         f"{os.cpu_count()} CPU(s), Python {platform.python_version()}, "
         f"{platform.machine()}; loopback. 1-minute load average (start → end): "
         + ", ".join(f"{r.backend} {r.load_average[0]:.1f} → {r.load_average[1]:.1f}"
@@ -543,6 +567,8 @@ def main() -> None:
     parser.add_argument("--no-sqlite", action="store_true", help="skip the SQLite run")
     parser.add_argument("--separate-worker", action="store_true",
                         help="serve --no-worker plus a `framecast worker` process")
+    parser.add_argument("--api-processes", type=int, default=1,
+                        help="serve --api-processes N (API processes sharing the port)")
     parser.add_argument("--keep", action="store_true", help="keep the data directories")
     args = parser.parse_args()
     load = Load(clients=args.clients, requests=args.requests, duration_s=args.duration,
@@ -560,10 +586,11 @@ def main() -> None:
             url = stack.enter_context(fresh_postgres(base)) if base else None
             server = stack.enter_context(running_server(
                 workdir / name, slots=args.slots, database_url=url,
-                separate_worker=args.separate_worker))
+                separate_worker=args.separate_worker, api_processes=args.api_processes))
             print(f"{name}: server up at {server.root}; running phases ...", file=sys.stderr)
             results.append(asyncio.run(run_phases(server, load, name)))
-    print(report(results, load, args.slots, command, separate_worker=args.separate_worker))
+    print(report(results, load, args.slots, command, separate_worker=args.separate_worker,
+                 api_processes=args.api_processes))
     if args.keep:
         print(f"\nData directories kept under {workdir}", file=sys.stderr)
     else:
