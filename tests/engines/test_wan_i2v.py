@@ -287,6 +287,9 @@ def test_capabilities_follow_the_variant() -> None:
     for variant in ("a14b", "wan21"):
         caps = WanI2VEngine.capabilities_for({"variant": variant})
         assert caps.roles == {"first_frame", "last_frame"}
+    # plain Wan2.1-I2V weights: the entry refuses a last frame at create time
+    assert WanI2VEngine.capabilities_for({"variant": "wan21", "last_frame": False}).roles == \
+        {"first_frame"}
     caps = WanI2VEngine.capabilities_for({"variant": "ti2v-5b"})
     assert caps.roles == {"first_frame"}
     assert caps.kinds == {"video"} and caps.requires_image and caps.needs_weights

@@ -139,7 +139,8 @@ class WanI2VEngine(DiffusersEngine):
     capabilities: ClassVar[Capabilities] = _capabilities(VARIANTS[DEFAULT_VARIANT].last_frame)
     pipeline_class_name: ClassVar[str] = "WanImageToVideoPipeline"
     extra_option_keys: ClassVar[tuple[str, ...]] = (
-        "variant", "native_fps", "boundary_ratio", "flow_shift", "negative_prompt")
+        "variant", "native_fps", "boundary_ratio", "flow_shift", "negative_prompt",
+        "last_frame")
 
     def __init__(self, options: dict[str, Any] | None = None) -> None:
         super().__init__(options)
@@ -162,8 +163,10 @@ class WanI2VEngine(DiffusersEngine):
 
     @classmethod
     def capabilities_for(cls, options: dict[str, Any] | None = None) -> Capabilities:
-        """First frame always; a last frame except with TI2V-5B, whose pipeline ignores it."""
-        return _capabilities(VARIANTS[_variant_name(options, cls.name)].last_frame)
+        """First frame always; a last frame except with TI2V-5B, whose pipeline ignores it,
+        and where the entry says ``last_frame = false`` (plain Wan2.1-I2V weights)."""
+        allowed = bool((options or {}).get("last_frame", True))
+        return _capabilities(VARIANTS[_variant_name(options, cls.name)].last_frame and allowed)
 
     # -- defaults --------------------------------------------------------------------------
 
@@ -232,7 +235,8 @@ class WanI2VEngine(DiffusersEngine):
         if last is not None and not self.takes_last_frame:
             raise InvalidInput(f"model `{spec.model}` (engine {self.name}) was given Wan2.1 "
                                f"I2V weights, which take no last frame (use Wan2.1-FLF2V-14B "
-                               f"for first + last frame)", param=last.param)
+                               f"for first + last frame, or set `last_frame = false` in the "
+                               f"model's options to refuse it at create time)", param=last.param)
         if spec.frames_total is not None and spec.frames_total < 2:
             raise InvalidInput(f"a video needs at least 2 frames, got {spec.frames_total}",
                                param="frames")
