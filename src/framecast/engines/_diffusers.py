@@ -355,6 +355,8 @@ class DiffusersEngine(Engine):
         if camera_fixed:
             active += self._static_adapters
         if active:
+            # set_adapters does not undo an earlier disable_lora: the layers stay disabled
+            self.pipe.enable_lora()
             self.pipe.set_adapters([a for a, _ in active], [s for _, s in active])
         else:
             self.pipe.disable_lora()
