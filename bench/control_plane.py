@@ -54,8 +54,11 @@ from collections.abc import Awaitable, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
+
+from _rawhttp import RawClient, RawHTTPError
 
 VIDEO_MODEL = "doubao-seedance-1-0-pro-250528"
 PROMPT = "a paper boat on a pond --rs 480p --frames 29"
@@ -167,13 +170,12 @@ async def with_server_cpu(pid: int, phase: Awaitable[PhaseResult]) -> PhaseResul
     return result
 
 
-async def timed(samples: Samples, call: Awaitable[httpx.Response], ok: int = 200) -> \
-        httpx.Response | None:
+async def timed(samples: Samples, call: Awaitable[Any], ok: int = 200) -> Any:
     """Await one request, record its latency (or an error); the response when it is ``ok``."""
     started = time.perf_counter()
     try:
         response = await call
-    except httpx.HTTPError:
+    except (httpx.HTTPError, RawHTTPError):
         samples.errors += 1
         return None
     samples.latencies.append(time.perf_counter() - started)
@@ -303,19 +305,22 @@ class Load:
     mixed_tasks: int       # tasks the mixed phase creates, across all clients
     poll_interval_s: float
     store_threads: int     # threads calling TaskQueue.enqueue in the store phase
+    client: str = "raw"    # raw (bench/_rawhttp.py) | httpx
 
 
-Call = Callable[[httpx.AsyncClient, int], Awaitable[None]]
+# the phases' client: httpx, or the bench's own lean one (``_rawhttp``), same surface
+Client = httpx.AsyncClient | RawClient
+Call = Callable[[Client, int], Awaitable[None]]
 
 
-async def closed_loop(clients: list[httpx.AsyncClient], requests: int, duration_s: float,
+async def closed_loop(clients: list[Client], requests: int, duration_s: float,
                       one: Call) -> float:
     """Run ``one(client, n)`` on every client, back to back, until ``requests`` calls were
     started or ``duration_s`` passed; the elapsed seconds."""
     counter = iter(range(requests))
     deadline = time.perf_counter() + duration_s
 
-    async def drive(http: httpx.AsyncClient) -> None:
+    async def drive(http: Client) -> None:
         for n in counter:
             if time.perf_counter() > deadline:
                 return
@@ -331,23 +336,23 @@ def create_body() -> dict[str, object]:
     return {"model": VIDEO_MODEL, "content": [{"type": "text", "text": PROMPT}]}
 
 
-async def phase_healthz(clients: list[httpx.AsyncClient], load: Load) -> PhaseResult:
+async def phase_healthz(clients: list[Client], load: Load) -> PhaseResult:
     """``GET /healthz`` in a closed loop."""
     samples = Samples()
 
-    async def one(http: httpx.AsyncClient, _: int) -> None:
+    async def one(http: Client, _: int) -> None:
         await timed(samples, http.get("/healthz"))
 
     seconds = await closed_loop(clients, load.requests, load.duration_s, one)
     return PhaseResult("healthz", seconds, {"healthz": samples})
 
 
-async def phase_create(clients: list[httpx.AsyncClient], load: Load,
+async def phase_create(clients: list[Client], load: Load,
                        ids: list[str]) -> PhaseResult:
     """``POST`` tasks in a closed loop; appends the new ids to ``ids``."""
     samples = Samples()
 
-    async def one(http: httpx.AsyncClient, _: int) -> None:
+    async def one(http: Client, _: int) -> None:
         response = await timed(samples, http.post(TASKS_PATH, json=create_body()))
         if response is not None:
             ids.append(response.json()["id"])
@@ -356,19 +361,19 @@ async def phase_create(clients: list[httpx.AsyncClient], load: Load,
     return PhaseResult("create", seconds, {"create": samples}, created=len(samples.latencies))
 
 
-async def phase_get(clients: list[httpx.AsyncClient], load: Load,
+async def phase_get(clients: list[Client], load: Load,
                     ids: list[str]) -> PhaseResult:
     """``GET`` existing tasks in a closed loop."""
     samples = Samples()
 
-    async def one(http: httpx.AsyncClient, n: int) -> None:
+    async def one(http: Client, n: int) -> None:
         await timed(samples, http.get(f"{TASKS_PATH}/{ids[n % len(ids)]}"))
 
     seconds = await closed_loop(clients, load.requests, load.duration_s, one)
     return PhaseResult("get", seconds, {"get": samples})
 
 
-async def phase_mixed(clients: list[httpx.AsyncClient], load: Load) -> PhaseResult:
+async def phase_mixed(clients: list[Client], load: Load) -> PhaseResult:
     """Each client: create, poll every ``poll_interval_s`` until terminal, repeat."""
     create, get = Samples(), Samples()
     counter = iter(range(load.mixed_tasks))
@@ -376,7 +381,7 @@ async def phase_mixed(clients: list[httpx.AsyncClient], load: Load) -> PhaseResu
     completed = 0
     last_completion = 0.0
 
-    async def drive(http: httpx.AsyncClient, offset_s: float) -> None:
+    async def drive(http: Client, offset_s: float) -> None:
         nonlocal completed, last_completion
         # real clients are not in step: each starts at its own point of the poll cycle
         await asyncio.sleep(offset_s)
@@ -442,7 +447,7 @@ def phase_store(database_url: str, load: Load) -> PhaseResult:
     return PhaseResult("store", seconds, {"enqueue": samples}, created=len(samples.latencies))
 
 
-async def wait_idle(http: httpx.AsyncClient, timeout_s: float) -> float:
+async def wait_idle(http: Client, timeout_s: float) -> float:
     """Seconds until the caller has no queued or running task (per the Ark list API)."""
     started = time.perf_counter()
     while time.perf_counter() - started < timeout_s:
@@ -472,15 +477,19 @@ class BackendResult:
 async def run_phases(server: Server, load: Load, backend: str) -> BackendResult:
     """Warm up, then run the five phases against ``server``.
 
-    Each simulated client has its own ``AsyncClient`` (one keep-alive connection), as each
-    SDK user would: one client shared by 50 coroutines spends its time in httpcore's pool
-    and measured 3× fewer requests/s with 6× the p99 on ``/healthz``."""
+    Each simulated client has its own client and keep-alive connection, as each SDK user
+    would: one httpx client shared by 50 coroutines spends its time in httpcore's pool and
+    measured 3× fewer requests/s with 6× the p99 on ``/healthz``."""
     headers = {"Authorization": f"Bearer {server.api_key}"}
     load_at_start = os.getloadavg()[0]
+
+    def client() -> Client:
+        if load.client == "httpx":
+            return httpx.AsyncClient(base_url=server.root, timeout=60.0, headers=headers)
+        return RawClient(server.root, headers)
+
     async with contextlib.AsyncExitStack() as stack:
-        clients = [await stack.enter_async_context(
-            httpx.AsyncClient(base_url=server.root, timeout=60.0, headers=headers))
-            for _ in range(load.clients)]
+        clients = [await stack.enter_async_context(client()) for _ in range(load.clients)]
         warm: list[str] = []
         for http in clients:   # connect every client; imports, pools, the first claims
             response = await http.post(TASKS_PATH, json=create_body())
@@ -515,7 +524,8 @@ def report(results: list[BackendResult], load: Load, slots: int, command: str, *
     """The markdown report: one row per backend and phase, ratios to the healthz floor."""
     where = "a separate `framecast worker`" if separate_worker else "in the API process"
     lines = [
-        f"Control plane, {load.clients} clients, {api_processes} API process(es), {slots} "
+        f"Control plane, {load.clients} clients ({load.client} client), "
+        f"{api_processes} API process(es), {slots} "
         f"engine slot(s) (`instant` engine, {where}), "
         f"{os.cpu_count()} CPU(s), Python {platform.python_version()}, "
         f"{platform.machine()}; loopback. 1-minute load average (start → end): "
@@ -569,11 +579,13 @@ def main() -> None:
                         help="serve --no-worker plus a `framecast worker` process")
     parser.add_argument("--api-processes", type=int, default=1,
                         help="serve --api-processes N (API processes sharing the port)")
+    parser.add_argument("--client", choices=("raw", "httpx"), default="raw",
+                        help="load generator: the lean asyncio client (default) or httpx")
     parser.add_argument("--keep", action="store_true", help="keep the data directories")
     args = parser.parse_args()
     load = Load(clients=args.clients, requests=args.requests, duration_s=args.duration,
                 mixed_tasks=args.mixed_tasks, poll_interval_s=args.poll_interval,
-                store_threads=args.store_threads)
+                store_threads=args.store_threads, client=args.client)
     command = " ".join(shlex.quote(a) for a in [".venv/bin/python", "bench/control_plane.py",
                                                 *sys.argv[1:]])
     results: list[BackendResult] = []
