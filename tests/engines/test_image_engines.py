@@ -8,6 +8,7 @@ import base64
 import io
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
@@ -349,3 +350,32 @@ def test_seedream_api_refuses_a_reference_image(ark: httpx.Client) -> None:
     error = response.json()["error"]
     assert error["param"] == "image" and "reference_image" in error["message"]
     assert "flux" in error["message"]
+
+
+@pytest.mark.slow
+def test_other_dialects_reach_the_diffusers_engines(image_server: Server) -> None:
+    """The engines sit behind the core, so every dialect gets them: the official OpenAI SDK
+    and the native API here (Ark above)."""
+    from openai import OpenAI
+
+    client = OpenAI(api_key=API_KEY, base_url=f"{image_server.root}/v1")
+    result = client.images.generate(model="tiny-zimage", prompt="a red robot", size="640x384",
+                                    response_format="b64_json")
+    with Image.open(io.BytesIO(base64.b64decode(result.data[0].b64_json or ""))) as img:
+        assert (img.format, img.size) == ("PNG", (640, 384))
+
+    with httpx.Client(base_url=image_server.root, timeout=180.0,
+                      headers={"Authorization": f"Bearer {API_KEY}"}) as http:
+        created = http.post("/framecast/v1/images", json={
+            "model": "tiny-sdxl", "prompt": "a dog", "size": "512x512", "seed": 3})
+        assert created.status_code in (200, 201, 202), created.text
+        task_id = created.json()["id"]
+        task = created.json()
+        while task["status"] not in ("succeeded", "failed", "cancelled", "expired"):
+            time.sleep(0.1)
+            task = http.get(f"/framecast/v1/tasks/{task_id}").json()
+        assert task["status"] == "succeeded", task
+        assert task["engine"] == "sdxl" and task["seed"] == 3
+        image = httpx.get(task["outputs"][0]["url"], timeout=60.0)
+        with Image.open(io.BytesIO(image.content)) as img:
+            assert img.size == (512, 512)
