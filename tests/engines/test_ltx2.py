@@ -11,12 +11,19 @@ from pathlib import Path
 import numpy as np
 import pytest
 from ark_support import Server, assert_clean_log, make_image, start_server, stop_server
-from tiny_vace_ltx2 import LTX2_AUDIO_SAMPLE_RATE, PipeSpy, build_ltx2, picture, run_ark_task
+from tiny_vace_ltx2 import (
+    LTX2_AUDIO_SAMPLE_RATE,
+    PipeSpy,
+    build_ltx2,
+    decoded_inputs,
+    run_ark_task,
+    small_spec,
+)
 
 from framecast.core.errors import ConfigError, InvalidInput
-from framecast.core.spec import ImageInput, VideoSpec
+from framecast.core.spec import VideoSpec
 from framecast.engines._diffusers import CAMERA_FIXED_INSTRUCTION, WeightsMissing
-from framecast.engines.base import Cancelled, EngineInputs, InputImage, engine_class
+from framecast.engines.base import Cancelled, engine_class
 from framecast.engines.ltx2 import LTX2Engine
 from framecast.media.video import probe
 
@@ -48,17 +55,11 @@ def spy(engine: LTX2Engine, monkeypatch: pytest.MonkeyPatch) -> PipeSpy:
 
 def spec_of(images: Sequence[tuple[str, int, int]] = (), **fields: object) -> VideoSpec:
     """A resolved spec small enough for the CPU: 96×64, 17 frames at 24 fps, seed 7."""
-    values: dict[str, object] = {"model": MODEL, "prompt": "a robot dance", "width": 96,
-                                 "height": 64, "frames_total": 17, "seed": 7}
-    values.update(fields)
-    return VideoSpec(images=[ImageInput(role=role, url="data:", width=w, height=h)
-                             for role, w, h in images], **values)
+    spec: VideoSpec = small_spec(MODEL, (96, 64), 17, images, **fields)
+    return spec
 
 
-def inputs_of(spec: VideoSpec, work_dir: Path) -> EngineInputs:
-    """Decoded pictures for the spec's images, in order."""
-    return EngineInputs([InputImage(i.role, picture(i.width or 320, i.height or 320, n))
-                         for n, i in enumerate(spec.images)], work_dir)
+inputs_of = decoded_inputs
 
 
 def run(engine: LTX2Engine, spec: VideoSpec, work_dir: Path) -> Path:

@@ -11,12 +11,18 @@ from pathlib import Path
 import numpy as np
 import pytest
 from ark_support import Server, assert_clean_log, make_image, start_server, stop_server
-from tiny_vace_ltx2 import PipeSpy, build_wan_vace, picture, run_ark_task
+from tiny_vace_ltx2 import (
+    PipeSpy,
+    build_wan_vace,
+    decoded_inputs,
+    run_ark_task,
+    small_spec,
+)
 
 from framecast.core.errors import ConfigError, InvalidInput
-from framecast.core.spec import ImageInput, VideoSpec
+from framecast.core.spec import VideoSpec
 from framecast.engines._diffusers import CAMERA_FIXED_INSTRUCTION, WeightsMissing
-from framecast.engines.base import Cancelled, EngineInputs, InputImage, engine_class
+from framecast.engines.base import Cancelled, engine_class
 from framecast.engines.wan_vace import GRAY, WanVaceEngine
 from framecast.media.video import probe
 
@@ -48,17 +54,11 @@ def spy(engine: WanVaceEngine, monkeypatch: pytest.MonkeyPatch) -> PipeSpy:
 
 def spec_of(images: Sequence[tuple[str, int, int]] = (), **fields: object) -> VideoSpec:
     """A resolved spec small enough for the CPU: 64×48, 13 frames at 24 fps, seed 7."""
-    values: dict[str, object] = {"model": MODEL, "prompt": "a robot dance", "width": 64,
-                                 "height": 48, "frames_total": 13, "seed": 7}
-    values.update(fields)
-    return VideoSpec(images=[ImageInput(role=role, url="data:", width=w, height=h)
-                             for role, w, h in images], **values)
+    spec: VideoSpec = small_spec(MODEL, (64, 48), 13, images, **fields)
+    return spec
 
 
-def inputs_of(spec: VideoSpec, work_dir: Path) -> EngineInputs:
-    """Decoded pictures for the spec's images, in order."""
-    return EngineInputs([InputImage(i.role, picture(i.width or 320, i.height or 320, n))
-                         for n, i in enumerate(spec.images)], work_dir)
+inputs_of = decoded_inputs
 
 
 def run(engine: WanVaceEngine, spec: VideoSpec, work_dir: Path,

@@ -18,6 +18,7 @@ Below the builders: ``PipeSpy`` (records what a pipeline is called with and retu
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -212,3 +213,24 @@ def run_ark_task(server: Any, body: dict[str, Any], timeout_s: float = 240.0) ->
         assert time.monotonic() < deadline, f"task {task_id} still {task['status']}:\n" \
                                             f"{server.log_tail()}"
         time.sleep(0.5)
+
+
+def small_spec(model: str, size: tuple[int, int], frames: int,
+               images: Sequence[tuple[str, int, int]] = (), **fields: object) -> Any:
+    """A resolved ``VideoSpec`` small enough for the CPU (seed 7, 24 fps), with images given
+    as (role, width, height)."""
+    from framecast.core.spec import ImageInput, VideoSpec
+
+    values: dict[str, object] = {"model": model, "prompt": "a robot dance", "width": size[0],
+                                 "height": size[1], "frames_total": frames, "seed": 7}
+    values.update(fields)
+    return VideoSpec(images=[ImageInput(role=role, url="data:", width=w, height=h)
+                             for role, w, h in images], **values)
+
+
+def decoded_inputs(spec: Any, work_dir: Path) -> Any:
+    """Decoded pictures for the spec's images, in order (``EngineInputs``)."""
+    from framecast.engines.base import EngineInputs, InputImage
+
+    return EngineInputs([InputImage(i.role, picture(i.width or 320, i.height or 320, n))
+                         for n, i in enumerate(spec.images)], work_dir)

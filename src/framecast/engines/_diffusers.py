@@ -222,11 +222,19 @@ class DiffusersEngine(Engine):
     default_steps: ClassVar[int] = 30
     default_guidance: ClassVar[float] = 5.0
     extra_option_keys: ClassVar[tuple[str, ...]] = ()
+    # variant name -> (steps, guidance) defaults, picked by a ``variant`` option; none: {}
+    variants: ClassVar[dict[str, tuple[int, float]]] = {}
+    default_variant: ClassVar[str] = ""
 
     def __init__(self, options: dict[str, Any] | None = None) -> None:
         super().__init__(options)
+        extra_keys = tuple(self.extra_option_keys) + (("variant",) if self.variants else ())
         self.opts = DiffusersOptions.parse(self.options, engine=self.name,
-                                           extra_keys=self.extra_option_keys)
+                                           extra_keys=extra_keys)
+        self.variant = str(self.opts.extra.get("variant", self.default_variant))
+        if self.variants and self.variant not in self.variants:
+            raise ConfigError(f"engine {self.name} options: variant must be one of "
+                              f"{', '.join(self.variants)}, got {self.variant!r}")
         self.pipe: Any = None
         self.weights_path: Path | None = None
         self._adapters: list[tuple[str, float]] = []
@@ -253,14 +261,16 @@ class DiffusersEngine(Engine):
 
     @property
     def steps(self) -> int:
-        """Denoising steps per generation."""
-        return int(self.opts.steps or self.default_steps)
+        """Denoising steps per generation: the option, else the variant's or the engine's."""
+        default = self.variants[self.variant][0] if self.variants else self.default_steps
+        return int(self.opts.steps or default)
 
     @property
     def guidance(self) -> float:
-        """Classifier-free guidance scale."""
+        """Classifier-free guidance scale: the option, else the variant's or the engine's."""
         g = self.opts.guidance_scale
-        return float(self.default_guidance if g is None else g)
+        default = self.variants[self.variant][1] if self.variants else self.default_guidance
+        return float(default if g is None else g)
 
     @property
     def distilled(self) -> bool:

@@ -24,9 +24,8 @@ packing) and cover-fitted to the exact requested size when that differs.
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import ClassVar
 
-from framecast.core.errors import ConfigError
 from framecast.core.spec import ImageSpec, VideoSpec
 from framecast.engines._diffusers import (
     DiffusersEngine,
@@ -42,11 +41,8 @@ from framecast.engines.base import (
     ProgressFn,
 )
 
-# variant -> (steps, guidance, T5 prompt tokens)
-VARIANTS: dict[str, tuple[int, float, int]] = {
-    "dev": (28, 3.5, 512),
-    "schnell": (4, 0.0, 256),
-}
+# T5 prompt tokens per variant (schnell was trained with 256)
+MAX_SEQUENCE_LENGTH = {"dev": 512, "schnell": 256}
 
 
 class FluxEngine(DiffusersEngine):
@@ -56,27 +52,13 @@ class FluxEngine(DiffusersEngine):
     capabilities: ClassVar[Capabilities] = Capabilities(kinds=frozenset({"image"}),
                                                         needs_weights=True)
     pipeline_class_name: ClassVar[str] = "FluxPipeline"
-    extra_option_keys: ClassVar[tuple[str, ...]] = ("variant",)
-
-    def __init__(self, options: dict[str, Any] | None = None) -> None:
-        super().__init__(options)
-        self.variant = str(self.opts.extra.get("variant", "dev"))
-        if self.variant not in VARIANTS:
-            raise ConfigError(f"engine {self.name} options: variant must be one of "
-                              f"{', '.join(VARIANTS)}, got {self.variant!r}")
-        self.variant_steps, self.variant_guidance, self.max_sequence_length = \
-            VARIANTS[self.variant]
+    variants: ClassVar[dict[str, tuple[int, float]]] = {"dev": (28, 3.5), "schnell": (4, 0.0)}
+    default_variant: ClassVar[str] = "dev"
 
     @property
-    def steps(self) -> int:
-        """Denoising steps: the option, else the variant's."""
-        return int(self.opts.steps or self.variant_steps)
-
-    @property
-    def guidance(self) -> float:
-        """The configured guidance, else the variant's."""
-        g = self.opts.guidance_scale
-        return self.variant_guidance if g is None else float(g)
+    def max_sequence_length(self) -> int:
+        """T5 prompt tokens: 512 for dev, 256 for schnell."""
+        return MAX_SEQUENCE_LENGTH[self.variant]
 
     @property
     def distilled(self) -> bool:

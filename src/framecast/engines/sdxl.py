@@ -42,11 +42,6 @@ from framecast.engines.base import (
     ProgressFn,
 )
 
-# variant -> (steps, guidance)
-VARIANTS: dict[str, tuple[int, float]] = {
-    "base": (30, 5.0),
-    "turbo": (4, 0.0),
-}
 TURBO_MAX_STEPS = 4
 SIZE_MULTIPLE = 8      # StableDiffusionXLPipeline.check_inputs refuses anything else
 
@@ -58,29 +53,14 @@ class SDXLEngine(DiffusersEngine):
     capabilities: ClassVar[Capabilities] = Capabilities(kinds=frozenset({"image"}),
                                                         needs_weights=True)
     pipeline_class_name: ClassVar[str] = "StableDiffusionXLPipeline"
-    extra_option_keys: ClassVar[tuple[str, ...]] = ("variant",)
+    variants: ClassVar[dict[str, tuple[int, float]]] = {"base": (30, 5.0), "turbo": (4, 0.0)}
+    default_variant: ClassVar[str] = "base"
 
     def __init__(self, options: dict[str, Any] | None = None) -> None:
         super().__init__(options)
-        self.variant = str(self.opts.extra.get("variant", "base"))
-        if self.variant not in VARIANTS:
-            raise ConfigError(f"engine {self.name} options: variant must be one of "
-                              f"{', '.join(VARIANTS)}, got {self.variant!r}")
-        self.variant_steps, self.variant_guidance = VARIANTS[self.variant]
         if self.variant == "turbo" and self.steps > TURBO_MAX_STEPS:
             raise ConfigError(f"engine {self.name} options: variant turbo takes 1 to "
                               f"{TURBO_MAX_STEPS} steps, got {self.steps}")
-
-    @property
-    def steps(self) -> int:
-        """Denoising steps: the option, else the variant's."""
-        return int(self.opts.steps or self.variant_steps)
-
-    @property
-    def guidance(self) -> float:
-        """The configured guidance, else the variant's."""
-        g = self.opts.guidance_scale
-        return self.variant_guidance if g is None else float(g)
 
     @property
     def distilled(self) -> bool:
