@@ -152,6 +152,23 @@ def check_capabilities(caps: Capabilities, spec: VideoSpec | ImageSpec, *, engin
                                param="framespersecond")
 
 
+IMAGE_ROLES = ("first_frame", "last_frame", "reference_image")
+
+
+def check_decoded_images(spec: VideoSpec | ImageSpec, inputs: EngineInputs) -> None:
+    """The images that reached ``run`` are the request's, role for role, and a last frame
+    comes with a first frame (errors in a user's words)."""
+    for role in IMAGE_ROLES:
+        asked = sum(1 for i in spec.images if i.role == role)
+        given = len(inputs.by_role(role))
+        if asked != given:
+            raise InvalidInput(f"the request has {asked} `{role}` image(s) but {given} "
+                               f"arrived decoded", param="content")
+    if inputs.by_role("last_frame") and not inputs.by_role("first_frame"):
+        raise InvalidInput("an image with role `last_frame` needs an image with role "
+                           "`first_frame`", param="content")
+
+
 # engine name -> "module:Class"; a registry entry may also name "module:Class" directly.
 BUILTIN_ENGINES: dict[str, str] = {
     "motion": "framecast.engines.motion:MotionEngine",

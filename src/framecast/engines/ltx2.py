@@ -34,7 +34,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from framecast.core.errors import ConfigError, InvalidInput
+from framecast.core.errors import ConfigError
 from framecast.core.spec import ImageSpec, VideoSpec
 from framecast.engines._diffusers import (
     DiffusersEngine,
@@ -53,6 +53,7 @@ from framecast.engines.base import (
     EngineOutputs,
     ProgressFn,
     check_capabilities,
+    check_decoded_images,
 )
 from framecast.media.images import fit_last_frame
 from framecast.media.video import AudioTrack
@@ -132,15 +133,7 @@ class LTX2Engine(DiffusersEngine):
         check_capabilities(self.capabilities_for(self.options), spec, engine=self.name)
         if inputs is None:
             return
-        for role in _ROLES:
-            asked = sum(1 for i in spec.images if i.role == role)
-            given = len(inputs.by_role(role))
-            if asked != given:
-                raise InvalidInput(f"the request has {asked} `{role}` image(s) but {given} "
-                                   f"arrived decoded", param="content")
-        if inputs.by_role("last_frame") and not inputs.by_role("first_frame"):
-            raise InvalidInput("an image with role `last_frame` needs an image with role "
-                               "`first_frame`", param="content")
+        check_decoded_images(spec, inputs)
 
     def run(self, spec: VideoSpec | ImageSpec, inputs: EngineInputs, progress: ProgressFn,
             cancelled: CancelledFn) -> EngineOutputs:

@@ -39,6 +39,7 @@ from framecast.core.spec import ImageSpec, VideoSpec
 from framecast.engines._camera import CameraPath, parse_camera_moves, plan_camera_moves
 from framecast.engines._flow import FlowMorph
 from framecast.engines.base import (
+    IMAGE_ROLES,
     Cancelled,
     CancelledFn,
     Capabilities,
@@ -48,6 +49,7 @@ from framecast.engines.base import (
     OutputFileInfo,
     ProgressFn,
     check_capabilities,
+    check_decoded_images,
 )
 from framecast.engines.testcard import render_card
 from framecast.media.images import fit_cover, fit_last_frame
@@ -57,7 +59,6 @@ from framecast.media.video import VideoWriter, save_png
 REFERENCE_TRANSITION_S = 0.75
 # Frames rendered ahead of the encoder: enough to keep both busy, little memory at 1080p.
 RENDER_AHEAD_FRAMES = 2
-_ROLES = ("first_frame", "last_frame", "reference_image")
 T2V_NOTE = "Placeholder video from the motion engine: a camera over this card, no model."
 
 
@@ -232,7 +233,7 @@ class MotionEngine(Engine):
     name: ClassVar[str] = "motion"
     capabilities: ClassVar[Capabilities] = Capabilities(
         kinds=frozenset({"video"}),
-        roles=frozenset(_ROLES),
+        roles=frozenset(IMAGE_ROLES),
         max_reference_images=4,
         resolutions=frozenset({"480p", "720p", "1080p"}),
         fps=frozenset({24, 16}),
@@ -252,15 +253,7 @@ class MotionEngine(Engine):
                                param="frames")
         if inputs is None:
             return
-        for role in _ROLES:
-            asked = sum(1 for i in spec.images if i.role == role)
-            given = len(inputs.by_role(role))
-            if asked != given:
-                raise InvalidInput(f"the request has {asked} `{role}` image(s) but {given} "
-                                   f"arrived decoded", param="content")
-        if inputs.by_role("last_frame") and not inputs.by_role("first_frame"):
-            raise InvalidInput("an image with role `last_frame` needs an image with role "
-                               "`first_frame`", param="content")
+        check_decoded_images(spec, inputs)
 
     def run(self, spec: VideoSpec | ImageSpec, inputs: EngineInputs, progress: ProgressFn,
             cancelled: CancelledFn) -> EngineOutputs:

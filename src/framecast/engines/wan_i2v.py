@@ -69,6 +69,7 @@ from framecast.engines.base import (
     EngineOutputs,
     ProgressFn,
     check_capabilities,
+    check_decoded_images,
 )
 from framecast.media.images import fit_last_frame
 
@@ -242,12 +243,7 @@ class WanI2VEngine(DiffusersEngine):
                                param="frames")
         if inputs is None:
             return
-        for role in _ROLES:
-            asked = sum(1 for i in spec.images if i.role == role)
-            if asked != len(inputs.by_role(role)):
-                raise InvalidInput(f"the request has {asked} `{role}` image(s) but "
-                                   f"{len(inputs.by_role(role))} arrived decoded",
-                                   param="content")
+        check_decoded_images(spec, inputs)
 
     def run(self, spec: VideoSpec | ImageSpec, inputs: EngineInputs, progress: ProgressFn,
             cancelled: CancelledFn) -> EngineOutputs:

@@ -30,7 +30,7 @@ from typing import Any, ClassVar
 
 from PIL import Image, ImageOps
 
-from framecast.core.errors import ConfigError, InvalidInput
+from framecast.core.errors import ConfigError
 from framecast.core.spec import ImageSpec, VideoSpec
 from framecast.engines._diffusers import (
     DiffusersEngine,
@@ -42,6 +42,7 @@ from framecast.engines._diffusers import (
     write_video,
 )
 from framecast.engines.base import (
+    IMAGE_ROLES,
     Cancelled,
     CancelledFn,
     Capabilities,
@@ -49,6 +50,7 @@ from framecast.engines.base import (
     EngineOutputs,
     ProgressFn,
     check_capabilities,
+    check_decoded_images,
 )
 from framecast.media.images import fit_last_frame
 
@@ -65,7 +67,6 @@ NEGATIVE_PROMPT = ("Bright tones, overexposed, static, blurred details, subtitle
                    "poorly drawn faces, deformed, disfigured, misshapen limbs, fused fingers, "
                    "still picture, messy background, three legs, many people in the background, "
                    "walking backwards")
-_ROLES = ("first_frame", "last_frame", "reference_image")
 
 
 class WanVaceEngine(DiffusersEngine):
@@ -79,7 +80,7 @@ class WanVaceEngine(DiffusersEngine):
                                                     "negative_prompt")
     capabilities: ClassVar[Capabilities] = Capabilities(
         kinds=frozenset({"video"}),
-        roles=frozenset(_ROLES),
+        roles=frozenset(IMAGE_ROLES),
         max_reference_images=4,
         requires_image=False,          # VACE does text-to-video as well
         resolutions=frozenset({"480p", "720p"}),    # what Wan2.1 was trained at
@@ -125,15 +126,7 @@ class WanVaceEngine(DiffusersEngine):
         check_capabilities(self.capabilities_for(self.options), spec, engine=self.name)
         if inputs is None:
             return
-        for role in _ROLES:
-            asked = sum(1 for i in spec.images if i.role == role)
-            given = len(inputs.by_role(role))
-            if asked != given:
-                raise InvalidInput(f"the request has {asked} `{role}` image(s) but {given} "
-                                   f"arrived decoded", param="content")
-        if inputs.by_role("last_frame") and not inputs.by_role("first_frame"):
-            raise InvalidInput("an image with role `last_frame` needs an image with role "
-                               "`first_frame`", param="content")
+        check_decoded_images(spec, inputs)
 
     def run(self, spec: VideoSpec | ImageSpec, inputs: EngineInputs, progress: ProgressFn,
             cancelled: CancelledFn) -> EngineOutputs:
