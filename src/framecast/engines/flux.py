@@ -24,33 +24,18 @@ packing) and cover-fitted to the exact requested size when that differs.
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Any, ClassVar
 
-from framecast.core.spec import ImageSpec, VideoSpec
-from framecast.engines._diffusers import (
-    DiffusersEngine,
-    legal_size,
-    resolved_image,
-    write_image,
-)
-from framecast.engines.base import (
-    CancelledFn,
-    Capabilities,
-    EngineInputs,
-    EngineOutputs,
-    ProgressFn,
-)
+from framecast.engines._text_to_image import TextToImageEngine
 
 # T5 prompt tokens per variant (schnell was trained with 256)
 MAX_SEQUENCE_LENGTH = {"dev": 512, "schnell": 256}
 
 
-class FluxEngine(DiffusersEngine):
+class FluxEngine(TextToImageEngine):
     """FLUX.1 dev (28 steps, guidance 3.5) or schnell (4 steps, no guidance)."""
 
     name: ClassVar[str] = "flux"
-    capabilities: ClassVar[Capabilities] = Capabilities(kinds=frozenset({"image"}),
-                                                        needs_weights=True)
     pipeline_class_name: ClassVar[str] = "FluxPipeline"
     variants: ClassVar[dict[str, tuple[int, float]]] = {"dev": (28, 3.5), "schnell": (4, 0.0)}
     default_variant: ClassVar[str] = "dev"
@@ -65,28 +50,6 @@ class FluxEngine(DiffusersEngine):
         """The schnell weights are distilled to run without guidance."""
         return self.variant == "schnell"
 
-    def run(self, spec: VideoSpec | ImageSpec, inputs: EngineInputs, progress: ProgressFn,
-            cancelled: CancelledFn) -> EngineOutputs:
-        """Generate ``image.png`` of exactly the spec's size."""
-        self.check_inputs(spec, inputs)
-        image_spec = resolved_image(spec)
-        assert image_spec.width and image_spec.height and image_spec.seed is not None
-
-        # 1. Plan: the legal size nearest the request (latents are packed in 2×2 patches).
-        width, height = legal_size(image_spec.width, image_spec.height,
-                                   self.pipe.vae_scale_factor * 2)
-        guidance = self.guidance_for(image_spec)
-
-        # 2. Denoise and decode, reporting every step and stopping at the first after a cancel.
-        result = self.pipe(
-            prompt=self.prompt_for(image_spec), width=width, height=height,
-            num_inference_steps=self.steps, guidance_scale=guidance,
-            max_sequence_length=self.max_sequence_length,
-            generator=self.generator(image_spec.seed), output_type="pil",
-            callback_on_step_end=self.step_callback(progress, cancelled, self.steps))
-
-        # 3. Write the PNG at the exact size, watermarked when asked.
-        file = write_image(image_spec, result.images[0], inputs.work_dir)
-        return EngineOutputs(files=[file], seed=image_spec.seed, info={
-            "engine": self.name, "variant": self.variant, "steps": self.steps,
-            "guidance_scale": guidance, "generated_size": f"{width}x{height}"})
+    def call_kwargs(self) -> dict[str, Any]:
+        """The T5 prompt length of the variant."""
+        return {"max_sequence_length": self.max_sequence_length}

@@ -27,31 +27,16 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from framecast.core.errors import ConfigError
-from framecast.core.spec import ImageSpec, VideoSpec
-from framecast.engines._diffusers import (
-    DiffusersEngine,
-    legal_size,
-    resolved_image,
-    write_image,
-)
-from framecast.engines.base import (
-    CancelledFn,
-    Capabilities,
-    EngineInputs,
-    EngineOutputs,
-    ProgressFn,
-)
+from framecast.engines._text_to_image import TextToImageEngine
 
 TURBO_MAX_STEPS = 4
 SIZE_MULTIPLE = 8      # StableDiffusionXLPipeline.check_inputs refuses anything else
 
 
-class SDXLEngine(DiffusersEngine):
+class SDXLEngine(TextToImageEngine):
     """SDXL base (30 steps, guidance 5.0) or SDXL-Turbo (4 steps, no guidance)."""
 
     name: ClassVar[str] = "sdxl"
-    capabilities: ClassVar[Capabilities] = Capabilities(kinds=frozenset({"image"}),
-                                                        needs_weights=True)
     pipeline_class_name: ClassVar[str] = "StableDiffusionXLPipeline"
     variants: ClassVar[dict[str, tuple[int, float]]] = {"base": (30, 5.0), "turbo": (4, 0.0)}
     default_variant: ClassVar[str] = "base"
@@ -75,26 +60,7 @@ class SDXLEngine(DiffusersEngine):
             self.pipe.scheduler = type(scheduler).from_config(scheduler.config,
                                                               timestep_spacing="trailing")
 
-    def run(self, spec: VideoSpec | ImageSpec, inputs: EngineInputs, progress: ProgressFn,
-            cancelled: CancelledFn) -> EngineOutputs:
-        """Generate ``image.png`` of exactly the spec's size."""
-        self.check_inputs(spec, inputs)
-        image_spec = resolved_image(spec)
-        assert image_spec.width and image_spec.height and image_spec.seed is not None
-
-        # 1. Plan: the legal size nearest the request.
-        width, height = legal_size(image_spec.width, image_spec.height, SIZE_MULTIPLE)
-        guidance = self.guidance_for(image_spec)
-
-        # 2. Denoise and decode, reporting every step and stopping at the first after a cancel.
-        result = self.pipe(
-            prompt=self.prompt_for(image_spec), width=width, height=height,
-            num_inference_steps=self.steps, guidance_scale=guidance,
-            generator=self.generator(image_spec.seed), output_type="pil",
-            callback_on_step_end=self.step_callback(progress, cancelled, self.steps))
-
-        # 3. Write the PNG at the exact size, watermarked when asked.
-        file = write_image(image_spec, result.images[0], inputs.work_dir)
-        return EngineOutputs(files=[file], seed=image_spec.seed, info={
-            "engine": self.name, "variant": self.variant, "steps": self.steps,
-            "guidance_scale": guidance, "generated_size": f"{width}x{height}"})
+    @property
+    def size_multiple(self) -> int:
+        """SDXL's pipeline takes multiples of 8."""
+        return SIZE_MULTIPLE

@@ -25,28 +25,13 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from framecast.core.spec import ImageSpec, VideoSpec
-from framecast.engines._diffusers import (
-    DiffusersEngine,
-    legal_size,
-    resolved_image,
-    write_image,
-)
-from framecast.engines.base import (
-    CancelledFn,
-    Capabilities,
-    EngineInputs,
-    EngineOutputs,
-    ProgressFn,
-)
+from framecast.engines._text_to_image import TextToImageEngine
 
 
-class ZImageEngine(DiffusersEngine):
+class ZImageEngine(TextToImageEngine):
     """Z-Image-Turbo: 9 steps, no guidance, sizes in multiples of 16."""
 
     name: ClassVar[str] = "zimage"
-    capabilities: ClassVar[Capabilities] = Capabilities(kinds=frozenset({"image"}),
-                                                        needs_weights=True)
     pipeline_class_name: ClassVar[str] = "ZImagePipeline"
     default_steps: ClassVar[int] = 9
     default_guidance: ClassVar[float] = 0.0
@@ -55,29 +40,3 @@ class ZImageEngine(DiffusersEngine):
     def distilled(self) -> bool:
         """Turbo is distilled to run without guidance."""
         return True
-
-    def run(self, spec: VideoSpec | ImageSpec, inputs: EngineInputs, progress: ProgressFn,
-            cancelled: CancelledFn) -> EngineOutputs:
-        """Generate ``image.png`` of exactly the spec's size."""
-        self.check_inputs(spec, inputs)
-        image_spec = resolved_image(spec)
-        assert image_spec.width and image_spec.height and image_spec.seed is not None
-
-        # 1. Plan: the legal size nearest the request (latents are 2×2-patched after the VAE).
-        width, height = legal_size(image_spec.width, image_spec.height,
-                                   self.pipe.vae_scale_factor * 2)
-        guidance = self.guidance_for(image_spec)
-
-        # 2. Denoise and decode, reporting every step and stopping at the first after a cancel.
-        result = self.pipe(
-            prompt=self.prompt_for(image_spec), width=width, height=height,
-            num_inference_steps=self.steps, guidance_scale=guidance,
-            generator=self.generator(image_spec.seed), output_type="pil",
-            callback_on_step_end=self.step_callback(progress, cancelled, self.steps))
-
-        # 3. Write the PNG at the exact size, watermarked when asked.
-        file = write_image(image_spec, result.images[0], inputs.work_dir)
-        return EngineOutputs(files=[file], seed=image_spec.seed, info={
-            "engine": self.name, "steps": self.steps, "guidance_scale": guidance,
-            "generated_size": f"{width}x{height}"})
-

@@ -1,0 +1,71 @@
+"""The run every text-to-image diffusers engine shares (``zimage``, ``flux``, ``sdxl``).
+
+Plan the legal size nearest the request, denoise with the engine's steps and the request's
+guidance rule, report every step and stop at the first after a cancel, then write the PNG at
+the exact requested size. An engine says only what differs: its size multiple
+(``size_multiple``) and any extra pipeline arguments (``call_kwargs``).
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from framecast.core.spec import ImageSpec, VideoSpec
+from framecast.engines._diffusers import (
+    DiffusersEngine,
+    legal_size,
+    resolved_image,
+    write_image,
+)
+from framecast.engines.base import (
+    CancelledFn,
+    Capabilities,
+    EngineInputs,
+    EngineOutputs,
+    ProgressFn,
+)
+
+
+class TextToImageEngine(DiffusersEngine):
+    """A diffusers text-to-image engine: no input images, exact output size."""
+
+    capabilities: ClassVar[Capabilities] = Capabilities(kinds=frozenset({"image"}),
+                                                        needs_weights=True)
+
+    @property
+    def size_multiple(self) -> int:
+        """Generated sizes are multiples of this: the VAE's factor times the 2×2 latent
+        patches by default (16 for the DiT models)."""
+        return int(self.pipe.vae_scale_factor * 2)
+
+    def call_kwargs(self) -> dict[str, Any]:
+        """Pipeline arguments of this engine beyond the shared ones."""
+        return {}
+
+    def run(self, spec: VideoSpec | ImageSpec, inputs: EngineInputs, progress: ProgressFn,
+            cancelled: CancelledFn) -> EngineOutputs:
+        """Generate ``image.png`` of exactly the spec's size."""
+        self.check_inputs(spec, inputs)
+        image_spec = resolved_image(spec)
+        assert image_spec.width and image_spec.height and image_spec.seed is not None
+
+        # 1. Plan: the legal size nearest the request, and the guidance to run with.
+        width, height = legal_size(image_spec.width, image_spec.height, self.size_multiple)
+        guidance = self.guidance_for(image_spec)
+
+        # 2. Denoise and decode, reporting every step and stopping at the first after a cancel.
+        result = self.pipe(
+            prompt=self.prompt_for(image_spec), width=width, height=height,
+            num_inference_steps=self.steps, guidance_scale=guidance,
+            generator=self.generator(image_spec.seed), output_type="pil",
+            callback_on_step_end=self.step_callback(progress, cancelled, self.steps),
+            **self.call_kwargs())
+
+        # 3. Write the PNG at the exact size, watermarked when asked.
+        file = write_image(image_spec, result.images[0], inputs.work_dir)
+        info: dict[str, Any] = {"engine": self.name}
+        if self.variant:
+            info["variant"] = self.variant
+        info.update(steps=self.steps, guidance_scale=guidance,
+                    generated_size=f"{width}x{height}")
+        return EngineOutputs(files=[file], seed=image_spec.seed, info=info)
