@@ -55,7 +55,7 @@ from framecast.engines.base import (
     OutputFileInfo,
     ProgressFn,
 )
-from framecast.media.images import fit_cover
+from framecast.media.images import fit_cover, fit_last_frame
 from framecast.media.video import AudioTrack, VideoWriter, save_png
 
 # What the vendor does with camera_fixed: it appends an instruction to the prompt ("the
@@ -567,6 +567,20 @@ def write_image(spec: ImageSpec, image: Any, work_dir: Path) -> OutputFileInfo:
 def fitted_input(image: Image.Image, width: int, height: int) -> Image.Image:
     """An input image cover-fitted to the size the model generates at."""
     return fit_cover(image.convert("RGB"), width, height)
+
+
+def fitted_keyframes(inputs: EngineInputs, width: int,
+                     height: int) -> tuple[Image.Image | None, Image.Image | None]:
+    """The first frame cover-fitted to width×height, and the last frame cropped to the first
+    frame's aspect, then fitted the same way, so both frame the scene alike. ``None`` for a
+    role the request did not send (no last frame without a first)."""
+    firsts = inputs.by_role("first_frame")
+    if not firsts:
+        return None, None
+    first = firsts[0]
+    lasts = inputs.by_role("last_frame")
+    last = fit_last_frame(lasts[0].convert("RGB"), first.size, width, height) if lasts else None
+    return fitted_input(first, width, height), last
 
 
 def resolved_video(spec: VideoSpec | ImageSpec, inputs: EngineInputs) -> VideoSpec:

@@ -38,7 +38,7 @@ from framecast.core.errors import ConfigError
 from framecast.core.spec import ImageSpec, VideoSpec
 from framecast.engines._diffusers import (
     DiffusersEngine,
-    fitted_input,
+    fitted_keyframes,
     legal_size,
     native_frame_count,
     resolved_video,
@@ -55,7 +55,6 @@ from framecast.engines.base import (
     check_capabilities,
     check_decoded_images,
 )
-from framecast.media.images import fit_last_frame
 from framecast.media.video import AudioTrack
 
 NATIVE_FPS = 24
@@ -176,18 +175,15 @@ class LTX2Engine(DiffusersEngine):
                             height: int) -> tuple[str, list[Any]]:
         """The mode (``first_last``, ``first_frame`` or ``text``) and the pipeline's
         ``LTX2VideoCondition``s: the first frame at index 0, the last at index -1."""
-        first = inputs.by_role("first_frame")
-        last = inputs.by_role("last_frame")
-        if not first:
+        first, last = fitted_keyframes(inputs, width, height)
+        if first is None:
             return "text", []
         condition = importlib.import_module(_CONDITION_MODULE).LTX2VideoCondition
-        conditions = [condition(frames=fitted_input(first[0], width, height), index=0,
-                                strength=1.0, crf=self.image_crf)]
-        if last:
-            fitted_last = fit_last_frame(last[0].convert("RGB"), first[0].size, width, height)
-            conditions.append(condition(frames=fitted_last, index=-1, strength=1.0,
+        conditions = [condition(frames=first, index=0, strength=1.0, crf=self.image_crf)]
+        if last is not None:
+            conditions.append(condition(frames=last, index=-1, strength=1.0,
                                         crf=self.image_crf))
-        return ("first_last" if last else "first_frame"), conditions
+        return ("first_last" if last is not None else "first_frame"), conditions
 
     def guidance_kwargs(self) -> dict[str, Any]:
         """Guidance arguments: the distilled recipe (its trained sigmas when it runs its 8

@@ -48,13 +48,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from PIL import Image
-
 from framecast.core.errors import ConfigError, InvalidInput
 from framecast.core.spec import ImageSpec, VideoSpec
 from framecast.engines._diffusers import (
     DiffusersEngine,
-    fitted_input,
+    fitted_keyframes,
     legal_size,
     native_frame_count,
     resolved_video,
@@ -71,7 +69,6 @@ from framecast.engines.base import (
     check_capabilities,
     check_decoded_images,
 )
-from framecast.media.images import fit_last_frame
 
 # Wan's VAE compresses time 4× (causally): a clip has 4n+1 frames.
 TEMPORAL_MULTIPLE = 4
@@ -257,7 +254,8 @@ class WanI2VEngine(DiffusersEngine):
         frames = native_frame_count(video, self.native_fps, TEMPORAL_MULTIPLE)
 
         # 2. Fit the keyframes to the generation size (the last one framed like the first).
-        first, last = _keyframes(inputs, width, height)
+        first, last = fitted_keyframes(inputs, width, height)
+        assert first is not None     # check_inputs: Wan starts from a first frame
         if cancelled():
             raise Cancelled()
 
@@ -300,13 +298,3 @@ def _layout_of(pipe: Any) -> str | None:
     if getattr(pipe, "image_encoder", None) is not None:
         return "wan21"
     return None
-
-
-def _keyframes(inputs: EngineInputs, width: int, height: int) -> tuple[Image.Image,
-                                                                       Image.Image | None]:
-    """The first frame cover-fitted to width×height, and the last frame (if any) cropped to
-    the first frame's aspect, then fitted the same way."""
-    first = inputs.by_role("first_frame")[0]
-    lasts = inputs.by_role("last_frame")
-    last = fit_last_frame(lasts[0].convert("RGB"), first.size, width, height) if lasts else None
-    return fitted_input(first, width, height), last

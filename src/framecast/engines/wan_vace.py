@@ -34,7 +34,7 @@ from framecast.core.errors import ConfigError
 from framecast.core.spec import ImageSpec, VideoSpec
 from framecast.engines._diffusers import (
     DiffusersEngine,
-    fitted_input,
+    fitted_keyframes,
     legal_size,
     native_frame_count,
     resolved_video,
@@ -52,7 +52,6 @@ from framecast.engines.base import (
     check_capabilities,
     check_decoded_images,
 )
-from framecast.media.images import fit_last_frame
 
 NATIVE_FPS = 16
 FRAME_MULTIPLE = 4            # frames are 4n+1 (the VAE's temporal stride)
@@ -174,24 +173,22 @@ def vace_conditioning(inputs: EngineInputs, width: int, height: int,
     """The mode (``references``, ``first_last``, ``first_frame`` or ``text``) and the
     pipeline arguments that carry the inputs at the generation size."""
     references = inputs.by_role("reference_image")
-    first = inputs.by_role("first_frame")
-    last = inputs.by_role("last_frame")
+    first, last = fitted_keyframes(inputs, width, height)
     conditioning: dict[str, Any] = {}
     if references:
         conditioning["reference_images"] = [reference_canvas(r, width, height)
                                             for r in references]
-    if not first:
+    if first is None:
         return ("references" if references else "text"), conditioning
-    keyframes: dict[int, Image.Image] = {0: fitted_input(first[0], width, height)}
-    if last:
-        keyframes[frames - 1] = fit_last_frame(last[0].convert("RGB"), first[0].size,
-                                               width, height)
+    keyframes: dict[int, Image.Image] = {0: first}
+    if last is not None:
+        keyframes[frames - 1] = last
     gray = Image.new("RGB", (width, height), GRAY)
     generate = Image.new("RGB", (width, height), GENERATE)
     keep = Image.new("RGB", (width, height), KEEP)
     conditioning["video"] = [keyframes.get(i, gray) for i in range(frames)]
     conditioning["mask"] = [keep if i in keyframes else generate for i in range(frames)]
-    return ("first_last" if last else "first_frame"), conditioning
+    return ("first_last" if last is not None else "first_frame"), conditioning
 
 
 def reference_canvas(image: Image.Image, width: int, height: int) -> Image.Image:
