@@ -13,6 +13,7 @@ from __future__ import annotations
 import importlib.util
 import os
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -46,3 +47,20 @@ def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool 
             and os.environ.get("FRAMECAST_REQUIRE_DIFFUSERS") != "1":
         return True
     return None
+
+
+# One torch thread: the tiny models gain nothing from more, and on shared cores idle OpenMP
+# threads spinning cost several times the work itself.
+TORCH_THREADS = 1
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread() -> Iterator[None]:
+    """Run torch on ``TORCH_THREADS`` threads for a module that asks for it
+    (``pytestmark = pytest.mark.usefixtures("one_torch_thread")``)."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(TORCH_THREADS)
+    yield
+    torch.set_num_threads(before)

@@ -4,7 +4,7 @@ LoRA, placement and speed options, fp8 quantisation, dtypes and the frame helper
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -31,22 +31,11 @@ from framecast.engines.flux import FluxEngine
 
 SIZE = 64           # a 64×64 image is an 8×8 latent: the pipeline runs in a blink
 SEED = 3
-# One thread: the tiny models are too small to gain from more, and on shared cores idle
-# OpenMP threads spinning cost several times the work itself.
-THREADS = 1
 # the attention backend diffusers 0.42.1 names plain torch scaled_dot_product_attention
 NATIVE_BACKEND = "native"
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread() -> Iterator[None]:
-    """Run torch on ``THREADS`` threads in this module."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(THREADS)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

@@ -40,20 +40,10 @@ HUB_IDS = {"zimage": "Tongyi-MAI/Z-Image-Turbo", "flux": "black-forest-labs/FLUX
 LEGAL_1000x600 = {"zimage": "992x608", "flux": "992x608", "sdxl": "1000x600"}
 DEFAULTS = {"zimage": (9, 0.0), "flux": (28, 3.5), "sdxl": (30, 5.0)}
 SMALL = 128
-# One thread: the tiny models are too small to gain from more, and on shared cores idle
-# OpenMP threads spinning cost several times the work itself.
-THREADS = 1
+THREADS = 1   # OpenMP threads of the served engine child, as in-process (conftest)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread() -> Iterator[None]:
-    """Run torch on ``THREADS`` threads in this module."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(THREADS)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

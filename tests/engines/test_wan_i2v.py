@@ -44,20 +44,10 @@ SEED = 7
 FIRST_PARAM = "content[1].image_url.url"
 LAST_PARAM = "content[2].image_url.url"
 HUB_ID = "Wan-AI/Wan2.2-I2V-A14B-Diffusers"
-# One thread: the tiny models gain nothing from more, and on shared cores idle OpenMP
-# threads spinning cost more than the work itself.
-THREADS = 1
+THREADS = 1   # OpenMP threads of the served engine child, as in-process (conftest)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread() -> Iterator[None]:
-    """Run torch on ``THREADS`` threads in this module."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(THREADS)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")
