@@ -21,6 +21,7 @@ A registry entry selects the weights and tunes the engine::
     quantize = "fp8"              # torchao float8 weights of the denoiser(s)
     steps = 4                     # denoising steps (default: the engine's)
     guidance_scale = 1.0
+    flow_shift = 5.0              # flow-matching schedulers (Wan): replaces the weights' shift
     request_guidance = false      # ignore a request's guidance_scale (default: only on
                                   # distilled weights, which run without guidance)
     loras = [{ path = "/models/lightx2v/high.safetensors", expert = "high", scale = 1.0 }]
@@ -154,6 +155,7 @@ class DiffusersOptions:
     guidance_scale: float | None = None
     guidance_scale_2: float | None = None
     request_guidance: bool | None = None
+    flow_shift: float | None = None
     loras: tuple[LoraFile, ...] = ()
     static_camera_lora: LoraFile | None = None
     extra: dict[str, Any] = field(default_factory=dict)
@@ -184,6 +186,10 @@ class DiffusersOptions:
             raise ConfigError(f"{where}: quantize must be one of {', '.join(QUANTIZE_MODES)}")
         if out.steps is not None and not 1 <= int(out.steps) <= 200:
             raise ConfigError(f"{where}: steps must be within 1..200")
+        shift = out.flow_shift
+        if shift is not None and (isinstance(shift, bool) or not isinstance(shift, (int, float))
+                                  or shift <= 0):
+            raise ConfigError(f"{where}: flow_shift must be a number above 0, got {shift!r}")
         return out
 
 
@@ -303,6 +309,8 @@ class DiffusersEngine(Engine):
             kwargs["quantization_config"] = fp8_quantization_config(self.denoiser_names(cls))
         self.pipe = cls.from_pretrained(str(self.weights_path), **kwargs)
         self.pipe.set_progress_bar_config(disable=True)
+        if self.opts.flow_shift is not None:
+            self._shift_scheduler(float(self.opts.flow_shift))
         self._load_loras()
         self._place()
         if self.opts.attention_backend:
@@ -315,6 +323,13 @@ class DiffusersEngine(Engine):
                     denoiser.compile_repeated_blocks(fullgraph=True)
                 else:
                     denoiser.compile(fullgraph=True)
+
+    def _shift_scheduler(self, shift: float) -> None:
+        """Replace the flow-matching scheduler's shift: UniPC and DPM++ call it
+        ``flow_shift``, flow-match Euler ``shift``."""
+        scheduler = self.pipe.scheduler
+        key = "flow_shift" if "flow_shift" in scheduler.config else "shift"
+        self.pipe.scheduler = type(scheduler).from_config(scheduler.config, **{key: shift})
 
     def load_kwargs(self) -> dict[str, Any]:
         """Extra ``from_pretrained`` arguments of a subclass (e.g. ``boundary_ratio``)."""

@@ -137,7 +137,7 @@ class WanI2VEngine(DiffusersEngine):
     capabilities: ClassVar[Capabilities] = _capabilities(VARIANTS[DEFAULT_VARIANT].last_frame)
     pipeline_class_name: ClassVar[str] = "WanImageToVideoPipeline"
     extra_option_keys: ClassVar[tuple[str, ...]] = (
-        "variant", "native_fps", "boundary_ratio", "flow_shift", "negative_prompt",
+        "variant", "native_fps", "boundary_ratio", "negative_prompt",
         "last_frame")
 
     def __init__(self, options: dict[str, Any] | None = None) -> None:
@@ -148,7 +148,6 @@ class WanI2VEngine(DiffusersEngine):
         self.native_fps = int(_positive(extra, "native_fps", self.name, integer=True)
                               or self.defaults.native_fps)
         self.boundary_ratio = _positive(extra, "boundary_ratio", self.name, upper=1.0)
-        self.flow_shift = _positive(extra, "flow_shift", self.name)
         negative = extra.get("negative_prompt")
         self.negative_prompt = None if negative is None else str(negative)
         if self.variant != "a14b":
@@ -206,8 +205,8 @@ class WanI2VEngine(DiffusersEngine):
         return {} if self.boundary_ratio is None else {"boundary_ratio": self.boundary_ratio}
 
     def load(self) -> None:
-        """Load the pipeline, check that the weights have the variant's layout, and replace
-        the scheduler's flow shift when configured."""
+        """Load the pipeline (see ``DiffusersEngine.load``) and check that the weights have
+        the variant's layout."""
         super().load()
         found = _layout_of(self.pipe)
         if found is not None and found != self.variant:
@@ -215,10 +214,6 @@ class WanI2VEngine(DiffusersEngine):
                               f"the weights at {self.weights_path} are laid out like variant "
                               f"{found!r} ({VARIANTS[found].description}), but the options say "
                               f"variant = {self.variant!r}; set variant = \"{found}\"")
-        if self.flow_shift is not None:
-            scheduler = self.pipe.scheduler
-            self.pipe.scheduler = type(scheduler).from_config(scheduler.config,
-                                                              flow_shift=self.flow_shift)
 
     # -- per task --------------------------------------------------------------------------
 

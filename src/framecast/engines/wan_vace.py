@@ -75,8 +75,7 @@ class WanVaceEngine(DiffusersEngine):
     pipeline_class_name: ClassVar[str] = "WanVACEPipeline"
     default_steps: ClassVar[int] = 50
     default_guidance: ClassVar[float] = 5.0
-    extra_option_keys: ClassVar[tuple[str, ...]] = ("native_fps", "flow_shift",
-                                                    "negative_prompt")
+    extra_option_keys: ClassVar[tuple[str, ...]] = ("native_fps", "negative_prompt")
     capabilities: ClassVar[Capabilities] = Capabilities(
         kinds=frozenset({"video"}),
         roles=frozenset(IMAGE_ROLES),
@@ -96,29 +95,16 @@ class WanVaceEngine(DiffusersEngine):
             raise ConfigError(f"engine {self.name} options: native_fps must be a whole number "
                               f"of frames per second within 1..60, got {native_fps!r}")
         self.native_fps: int = native_fps
-        flow_shift = self.opts.extra.get("flow_shift")
-        if flow_shift is not None and (isinstance(flow_shift, bool)
-                                       or not isinstance(flow_shift, (int, float))
-                                       or flow_shift <= 0):
-            raise ConfigError(f"engine {self.name} options: flow_shift must be a positive "
-                              f"number, got {flow_shift!r}")
-        self.flow_shift: float | None = None if flow_shift is None else float(flow_shift)
         self.negative_prompt = str(self.opts.extra.get("negative_prompt", NEGATIVE_PROMPT))
 
     def load(self) -> None:
-        """Load the pipeline (see ``DiffusersEngine.load``), then replace the scheduler's
-        flow shift when configured; ``guidance_scale_2`` needs two-expert weights."""
+        """Load the pipeline (see ``DiffusersEngine.load``); ``guidance_scale_2`` needs
+        two-expert weights."""
         super().load()
         if self.opts.guidance_scale_2 is not None and self.pipe.config.boundary_ratio is None:
             raise ConfigError(f"model `{self.opts.model or self.name}` (engine {self.name}): "
                               f"guidance_scale_2 applies to two-expert weights, and "
                               f"{self.weights_path} has one transformer")
-        if self.flow_shift is not None:
-            scheduler = self.pipe.scheduler
-            # UniPC (the released VACE weights) calls it flow_shift, flow-match Euler shift
-            key = "flow_shift" if "flow_shift" in scheduler.config else "shift"
-            self.pipe.scheduler = type(scheduler).from_config(scheduler.config,
-                                                              **{key: self.flow_shift})
 
     def check_inputs(self, spec: VideoSpec | ImageSpec, inputs: EngineInputs | None = None) -> None:
         """Refuse what this engine cannot do, in a user's words; cheap, no pixels touched."""
