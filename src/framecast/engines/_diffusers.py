@@ -81,7 +81,8 @@ def fetch_command(weights: str, local_dir: str | None = None) -> str:
     return f"hf download {weights}{target}"
 
 
-def _is_hub_id(weights: str) -> bool:
+def is_hub_id(weights: str) -> bool:
+    """Whether ``weights`` names a Hugging Face repo (``org/name``) rather than a folder."""
     return weights.count("/") == 1 and not weights.startswith(("/", ".", "~"))
 
 
@@ -98,7 +99,7 @@ def resolve_weights(weights: str | None, *, model: str, engine: str) -> Path:
             raise WeightsMissing(f"model `{model}` (engine {engine}): {local} is not a diffusers "
                                  f"folder (no model_index.json)")
         return local
-    if not _is_hub_id(weights):
+    if not is_hub_id(weights):
         raise WeightsMissing(f"model `{model}` (engine {engine}): weights folder {local} does "
                              f"not exist; fetch a diffusers checkpoint into it, e.g. "
                              f"`{fetch_command('<org>/<repo>', str(local))}`")

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from framecast.core.errors import ConfigError, NotFound
 from framecast.core.sizes import RESOLUTIONS
+from framecast.engines._diffusers import fetch_command, is_hub_id
 from framecast.engines.base import Capabilities, engine_class
 from framecast.native import wire
 from framecast.registry import ModelEntry, Registry
@@ -39,7 +40,7 @@ def weights_present(weights: str | None, needs_weights: bool, *,
     local = Path(weights).expanduser()
     if local.is_dir():
         return True
-    if weights.count("/") != 1 or weights.startswith(("/", ".", "~")):
+    if not is_hub_id(weights):
         return False      # a path that does not exist (not a repo id)
     repo = (cache_dir or hub_cache_dir()) / ("models--" + weights.replace("/", "--"))
     snapshots = repo / "snapshots"
@@ -49,8 +50,6 @@ def weights_present(weights: str | None, needs_weights: bool, *,
 def missing_weights(registry: Registry) -> list[str]:
     """One message per configured model whose engine needs weights that are not on this
     machine: the model, the path or hub id, and the command that fetches them."""
-    from framecast.engines._diffusers import fetch_command
-
     problems = []
     for entry in registry.entries:
         caps = _capabilities(entry)
@@ -61,7 +60,7 @@ def missing_weights(registry: Registry) -> list[str]:
         if not entry.weights:
             problems.append(f"{where} has no `weights`: set a local diffusers folder or a "
                             f"Hugging Face repo id")
-        elif Path(entry.weights).expanduser().is_absolute() or entry.weights.startswith("."):
+        elif not is_hub_id(entry.weights):
             problems.append(f"{where}: weights folder {entry.weights} does not exist; fetch a "
                             f"diffusers checkpoint into it with "
                             f"`{fetch_command('<org>/<repo>', entry.weights)}`")
