@@ -50,21 +50,16 @@ class Authenticator:
         verified less than ``cache_ttl_s`` ago); None otherwise."""
         if not presented:
             return None
-        digest = hashlib.sha256(presented.encode()).digest()
-        if self._static_hash is not None and hmac.compare_digest(digest, self._static_hash):
-            return Owner(STATIC_OWNER_ID)
-        hit = self._verified.get(digest)
-        if hit is not None and hit[1] > self._clock():
-            return hit[0]
-        return None
+        return self._known(hashlib.sha256(presented.encode()).digest())
 
     def owner_for_key(self, presented: str | None) -> Owner:
         """Verify a plaintext key (from the cache, else the store)."""
-        owner = self.cached_owner(presented)
-        if owner is not None:
-            return owner
         if not presented:
             raise Unauthorized("The API key in the request is missing or invalid.")
+        digest = hashlib.sha256(presented.encode()).digest()
+        owner = self._known(digest)
+        if owner is not None:
+            return owner
         key_id = self._keys.authenticate(presented)  # type: ignore[attr-defined]
         if key_id is None:
             raise Unauthorized("The API key in the request is missing or invalid.")
@@ -72,9 +67,17 @@ class Authenticator:
         if self._ttl_s > 0:
             if len(self._verified) >= KEY_CACHE_MAX_ENTRIES:
                 self._verified.clear()
-            digest = hashlib.sha256(presented.encode()).digest()
             self._verified[digest] = (owner, self._clock() + self._ttl_s)
         return owner
+
+    def _known(self, digest: bytes) -> Owner | None:
+        """The static key's owner, or a still-fresh verified key's; None otherwise."""
+        if self._static_hash is not None and hmac.compare_digest(digest, self._static_hash):
+            return Owner(STATIC_OWNER_ID)
+        hit = self._verified.get(digest)
+        if hit is not None and hit[1] > self._clock():
+            return hit[0]
+        return None
 
 
 def bearer_token(request: Request) -> str | None:
