@@ -85,6 +85,31 @@ def test_enqueue_and_get_are_owner_scoped(queue: TaskQueue, clock: FakeClock) ->
         queue.enqueue(new("t1"))                          # ids are unique
 
 
+def test_enqueue_many_commits_together_and_fails_only_a_duplicate(queue: TaskQueue) -> None:
+    results = queue.enqueue_many([new("b1"), new("b2", owner="bob"), new("b3")])
+    assert [r.id for r in results if not isinstance(r, InvalidInput)] == ["b1", "b2", "b3"]
+    assert all(r.status is TaskStatus.QUEUED for r in results if not isinstance(r, InvalidInput))
+
+    # a batch holding an id that exists: that one fails, the rest are stored
+    results = queue.enqueue_many([new("b4"), new("b2"), new("b5")])
+    assert isinstance(results[1], InvalidInput) and results[1].param == "id"
+    assert "b2" in results[1].message
+    assert [r.id for r in (results[0], results[2]) if not isinstance(r, InvalidInput)] == \
+        ["b4", "b5"]
+    assert queue.get("b2").owner_id == "bob"          # the stored one is untouched
+    assert queue.list("alice", limit=10)[0] == 4      # b1 b3 b4 b5
+
+
+def test_get_many_reads_every_existing_id_at_once(queue: TaskQueue) -> None:
+    for task_id in ("g1", "g2", "g3"):
+        queue.enqueue(new(task_id, owner="bob" if task_id == "g2" else "alice"))
+    found = queue.get_many(["g1", "g2", "missing", "g1"])
+    assert sorted(found) == ["g1", "g2"]
+    assert found["g2"].owner_id == "bob"              # any owner: the service scopes it
+    assert found["g1"] == queue.get("g1")
+    assert queue.get_many([]) == {}
+
+
 def test_list_filters_paging_and_total(queue: TaskQueue, clock: FakeClock) -> None:
     for n in range(7):
         queue.enqueue(new(f"v{n}", tier="flex" if n % 2 else "default"))

@@ -514,6 +514,9 @@ class FakeService:
             raise NotFound("no such task", param="id")
         return task
 
+    async def aget(self, task_id: str, *, owner_id: str) -> Task:
+        return self.get(task_id, owner_id=owner_id)
+
     def list(self, owner_id: str, **kw: Any) -> tuple[int, list[Task]]:
         tasks = [t for t in self.tasks.values() if t.owner_id == owner_id]
         return len(tasks), tasks[kw["offset"]:kw["offset"] + kw["limit"]]
@@ -580,6 +583,20 @@ def test_router_create_get_list_delete(client: Any) -> None:
     assert client.request("DELETE", f"{TASKS}/{task_id}", json={}).json() == {}
     again = client.request("DELETE", f"{TASKS}/{task_id}", json={})
     assert again.status_code == 400 and again.json()["error"]["type"] == "BadRequest"
+
+
+def test_lean_routes_are_documented(client: Any) -> None:
+    """Create and get read their own parameters (``routing.lean``); the OpenAPI document
+    still shows the body and the path parameter."""
+    paths = client.get("/openapi.json").json()["paths"]
+    body = paths[TASKS]["post"]["requestBody"]
+    schema = body["content"]["application/json"]["schema"]
+    assert body["required"] is True and set(schema["required"]) == {"model", "content"}
+    assert "$defs" not in json.dumps(schema)          # nested models written out in place
+    assert "image_url" in json.dumps(schema["properties"]["content"])
+    parameters = paths[f"{TASKS}/{{task_id}}"]["get"]["parameters"]
+    assert [(p["name"], p["in"], p["required"]) for p in parameters] == \
+        [("task_id", "path", True)]
 
 
 @pytest.mark.parametrize(("method", "url", "kwargs", "status", "code", "param"), [

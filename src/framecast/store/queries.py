@@ -98,6 +98,8 @@ INSERT_TASK = insert(tasks)
 
 GET_TASK = select(tasks).where(T.id == _p("p_id"))
 
+GET_TASKS = select(tasks).where(T.id.in_(bindparam("p_ids", expanding=True)))
+
 # Sent in its own transaction after the change it announces has committed, with
 # synchronous_commit off: a transaction that NOTIFYs holds a database-wide lock through its
 # commit, so a NOTIFY inside the (fsync'd) enqueue transaction would serialize every enqueue

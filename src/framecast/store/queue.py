@@ -134,8 +134,38 @@ class TaskQueue:
 
     def enqueue(self, new: NewTask) -> Task:
         """Insert a queued task (and NOTIFY on PostgreSQL); returns the stored task."""
+        result = self.enqueue_many([new])[0]
+        if isinstance(result, InvalidInput):
+            raise result
+        return result
+
+    def enqueue_many(self, news: Sequence[NewTask]) -> builtins.list[Task | InvalidInput]:
+        """Insert queued tasks in one transaction (one commit for all: the request path's
+        group commit); per task, the stored task or ``InvalidInput`` for an id that exists
+        (then the others are inserted one by one, so only that one fails)."""
         now = self.clock()
-        values = {
+        rows = [self._task_values(new, now) for new in news]
+        try:
+            # one row commits on its own (saves BEGIN and COMMIT round trips); several in
+            # one transaction
+            with write_lock(self.engine), \
+                    (self._auto.connect() if len(rows) == 1 else self.engine.begin()) as conn:
+                conn.execute(q.INSERT_TASK, rows[0] if len(rows) == 1 else rows)
+        except IntegrityError:
+            if len(news) > 1:   # find the duplicate: the others go in one by one
+                return [self.enqueue_many([new])[0] for new in news]
+            return [InvalidInput(f"a task with id {news[0].id} already exists", param="id")]
+        results: builtins.list[Task | InvalidInput] = [task_from_row(v) for v in rows]
+        if self._notifier is not None:   # after the commit, off the request path
+            for engine_name in {new.engine for new in news}:
+                self._notifier.notify(q.TASK_CHANNEL, engine_name)
+        self._wakeups.work_available()
+        return results
+
+    @staticmethod
+    def _task_values(new: NewTask, now: float) -> dict[str, Any]:
+        """Every column of a newly queued task."""
+        return {
             "id": new.id, "owner_id": new.owner_id, "kind": new.kind, "model": new.model,
             "engine": new.engine, "dialect": new.dialect, "status": q.QUEUED,
             "spec": new.spec, "service_tier": new.service_tier,
@@ -148,16 +178,6 @@ class TaskQueue:
             "updated_at": now, "started_at": None, "finished_at": None,
             "expires_at": now + new.execution_expires_after, "engine_seconds": 0.0,
         }
-        with write_lock(self.engine), self._auto.connect() as conn:
-            try:
-                conn.execute(q.INSERT_TASK, values)
-            except IntegrityError as exc:
-                raise InvalidInput(f"a task with id {new.id} already exists",
-                                   param="id") from exc
-        if self._notifier is not None:   # after the commit, off the request path
-            self._notifier.notify(q.TASK_CHANNEL, new.engine)
-        self._wakeups.work_available()
-        return task_from_row(values)
 
     def get(self, task_id: str, *, owner_id: str | None = None) -> Task:
         """The task; ``NotFound`` if absent or owned by another owner (when ``owner_id``)."""
@@ -165,6 +185,13 @@ class TaskQueue:
         if row is None or (owner_id is not None and row.owner_id != owner_id):
             raise NotFound(f"task {task_id} not found", task_id=task_id)
         return task_from_row(row)
+
+    def get_many(self, task_ids: Sequence[str]) -> dict[str, Task]:
+        """The tasks of ``task_ids`` that exist, by id, read in one statement (any owner:
+        the caller scopes them)."""
+        with self._auto.connect() as conn:
+            rows = conn.execute(q.GET_TASKS, {"p_ids": builtins.list(set(task_ids))}).all()
+        return {row.id: task_from_row(row) for row in rows}
 
     def list(self, owner_id: str, *, statuses: Sequence[str] | None = None,
              task_ids: Sequence[str] | None = None, model: str | None = None,

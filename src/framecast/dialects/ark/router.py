@@ -7,7 +7,9 @@
     POST   /api/v3/images/generations                synchronous image generation (or SSE)
 
 Handlers only translate, call ``TaskService`` and render; errors become the Ark envelope in
-``errors.ArkRoute``. Every task response carries ``X-Framecast-Engine``.
+``errors.ArkRoute``. Every task response carries ``X-Framecast-Engine``. Create and get, the
+two calls every client makes over and over, are ``lean`` routes (``framecast.routing``): they
+read their owner, path and body themselves instead of through FastAPI's parameter solving.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from framecast.core.errors import FramecastError, NotFound
 from framecast.core.task import Task, TaskStatus
 from framecast.dialects.ark import translate, wire
 from framecast.dialects.ark.errors import ArkRoute, framecast_error_response
+from framecast.routing import json_body, lean, openapi_body, openapi_path_params
 
 DIALECT = "ark"
 ENGINE_HEADER = "X-Framecast-Engine"
@@ -40,10 +43,10 @@ def _render(model: BaseModel, task: Task | None = None) -> JSONResponse:
     return JSONResponse(model.model_dump(mode="json", exclude_none=True), headers=headers)
 
 
-def _video_task(request: Request, task_id: str, owner: Owner) -> Task:
+async def _video_task(request: Request, task_id: str, owner: Owner) -> Task:
     """The caller's video task (an image task id is not a content-generation task)."""
     try:
-        task = get_service(request).get(task_id, owner_id=owner.id)
+        task = await get_service(request).aget(task_id, owner_id=owner.id)
     except NotFound:
         task = None
     if task is None or task.kind != "video":
@@ -58,20 +61,26 @@ def _task_dict(request: Request, task: Task) -> dict[str, Any]:
     return {k: data.get(k) for k in type(body).model_fields if k in data or k == "error"}
 
 
-@router.post("/contents/generations/tasks", response_model=wire.CreateTaskResponse)
-async def create_task(body: wire.CreateTaskRequest, request: Request,
-                      owner: OwnerDep) -> JSONResponse:
+@router.post("/contents/generations/tasks", response_model=wire.CreateTaskResponse,
+             openapi_extra=openapi_body(wire.CreateTaskRequest))
+@lean
+async def create_task(request: Request) -> JSONResponse:
     """Create a Seedance video task (image-to-video or text-to-video)."""
+    owner = await require_owner(request)
+    body = await json_body(request, wire.CreateTaskRequest)
     spec = translate.video_spec_from_wire(body)
     task = await get_service(request).create_video(spec, owner_id=owner.id, dialect=DIALECT)
     return _render(wire.CreateTaskResponse(id=task.id, safety_identifier=body.safety_identifier),
                    task)
 
 
-@router.get("/contents/generations/tasks/{task_id}", response_model=wire.ContentGenerationTask)
-def get_task(task_id: str, request: Request, owner: OwnerDep) -> JSONResponse:
+@router.get("/contents/generations/tasks/{task_id}", response_model=wire.ContentGenerationTask,
+            openapi_extra=openapi_path_params("task_id"))
+@lean
+async def get_task(request: Request) -> JSONResponse:
     """One video task of the caller."""
-    task = _video_task(request, task_id, owner)
+    owner = await require_owner(request)
+    task = await _video_task(request, request.path_params["task_id"], owner)
     return JSONResponse(_task_dict(request, task), headers={ENGINE_HEADER: task.engine})
 
 
@@ -95,10 +104,11 @@ def list_tasks(
 
 
 @router.delete("/contents/generations/tasks/{task_id}")
-def delete_task(task_id: str, request: Request, owner: OwnerDep) -> JSONResponse:
+async def delete_task(task_id: str, request: Request, owner: OwnerDep) -> JSONResponse:
     """Cancel a queued task, or delete a finished one (running/cancelled → 400)."""
-    _video_task(request, task_id, owner)
-    task = get_service(request).cancel_or_delete(task_id, owner_id=owner.id)
+    await _video_task(request, task_id, owner)
+    task = await anyio.to_thread.run_sync(
+        lambda: get_service(request).cancel_or_delete(task_id, owner_id=owner.id))
     return JSONResponse({}, headers={ENGINE_HEADER: task.engine})
 
 

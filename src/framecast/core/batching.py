@@ -1,0 +1,83 @@
+"""Group commit for the request path: store calls that arrive together go together.
+
+Every create is one insert and every poll one read by id. Made one by one, each costs a
+worker-thread hop (and, on PostgreSQL, a round trip and a commit); under load those hops
+and the interpreter lock they contend for cost more than the SQL. A ``Batcher`` sends every
+item submitted while its previous batch was in the store as the next batch: one thread hop,
+one statement and one commit for all of them. A lone request still goes at once (a batch of
+one), so nothing waits for a batch to fill.
+
+Results come back per item: one item's error (a duplicate id) fails that item's request
+only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import weakref
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Generic, TypeVar
+
+import anyio
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+BATCH_MAX_ITEMS = 200   # the most items one call of the store receives
+
+
+@dataclass
+class _Lane(Generic[T, R]):
+    """What one event loop has waiting and whether its drain is running."""
+
+    waiting: list[tuple[T, asyncio.Future[R]]] = field(default_factory=list)
+    drain: asyncio.Task[None] | None = None
+
+
+class Batcher(Generic[T, R]):
+    """Runs ``run(items)`` in a worker thread for the items submitted while the previous
+    batch was running. ``run`` returns one result per item, in order: a value, or the
+    exception that item's ``submit`` raises."""
+
+    def __init__(self, run: Callable[[list[T]], Sequence[R | BaseException]], *,
+                 max_items: int = BATCH_MAX_ITEMS) -> None:
+        self._run = run
+        self._max_items = max_items
+        # per event loop: the API has one, but tests and embedders may run several
+        self._lanes: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Lane[T, R]] = \
+            weakref.WeakKeyDictionary()
+
+    async def submit(self, item: T) -> R:
+        """``item``'s result, from the batch it goes in."""
+        loop = asyncio.get_running_loop()
+        lane = self._lanes.get(loop)
+        if lane is None:
+            lane = self._lanes[loop] = _Lane()
+        future: asyncio.Future[R] = loop.create_future()
+        lane.waiting.append((item, future))
+        if lane.drain is None:
+            lane.drain = loop.create_task(self._drain(lane))
+        return await future
+
+    async def _drain(self, lane: _Lane[T, R]) -> None:
+        """Send batches until nothing is waiting."""
+        try:
+            while lane.waiting:
+                batch = lane.waiting[:self._max_items]
+                del lane.waiting[:self._max_items]
+                items = [item for item, _ in batch]
+                try:
+                    results: Sequence[R | BaseException] = await anyio.to_thread.run_sync(
+                        self._run, items)
+                except Exception as exc:   # the whole batch failed: every item says why
+                    results = [exc] * len(batch)
+                for (_, future), result in zip(batch, results, strict=True):
+                    if future.done():      # its request went away; the work is done anyway
+                        continue
+                    if isinstance(result, BaseException):
+                        future.set_exception(result)
+                    else:
+                        future.set_result(result)
+        finally:
+            lane.drain = None

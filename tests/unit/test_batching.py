@@ -1,0 +1,128 @@
+"""The request path's group commit (``core/batching.Batcher``): what arrives together goes to
+the store together, a lone call goes at once, and each caller gets its own result or error."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+
+import pytest
+
+from framecast.core.batching import Batcher
+
+
+class Recorder:
+    """A store call that records its batches; it can be held to let callers pile up."""
+
+    def __init__(self) -> None:
+        self.batches: list[list[int]] = []
+        self.release = threading.Event()
+        self.release.set()
+
+    def run(self, items: list[int]) -> list[int | BaseException]:
+        self.release.wait(5)
+        self.batches.append(list(items))
+        return [ValueError(f"odd {i}") if i % 2 else i * 10 for i in items]
+
+
+def test_a_lone_call_goes_at_once() -> None:
+    recorder = Recorder()
+    batcher = Batcher(recorder.run)
+    assert asyncio.run(batcher.submit(4)) == 40
+    assert recorder.batches == [[4]]
+
+
+def test_calls_made_while_a_batch_runs_go_as_the_next_batch() -> None:
+    recorder = Recorder()
+    batcher = Batcher(recorder.run)
+
+    async def main() -> list[int | BaseException]:
+        recorder.release.clear()
+        first = asyncio.create_task(batcher.submit(0))
+        await asyncio.sleep(0.05)                   # batch [0] is in the store, held
+        rest = [asyncio.create_task(batcher.submit(i)) for i in range(2, 12, 2)]
+        await asyncio.sleep(0.05)
+        recorder.release.set()
+        return await asyncio.gather(first, *rest, return_exceptions=True)
+
+    assert asyncio.run(main()) == [0, 20, 40, 60, 80, 100]
+    assert recorder.batches == [[0], [2, 4, 6, 8, 10]]
+
+
+def test_each_caller_gets_its_own_error() -> None:
+    recorder = Recorder()
+    batcher = Batcher(recorder.run)
+
+    async def main() -> list[int | BaseException]:
+        return await asyncio.gather(*(batcher.submit(i) for i in range(4)),
+                                    return_exceptions=True)
+
+    results = asyncio.run(main())
+    assert results[0] == 0 and results[2] == 20
+    assert isinstance(results[1], ValueError) and str(results[1]) == "odd 1"
+    assert isinstance(results[3], ValueError) and str(results[3]) == "odd 3"
+
+
+def test_a_failing_store_call_fails_every_caller_of_that_batch_only() -> None:
+    calls: list[list[int]] = []
+
+    def run(items: list[int]) -> list[int]:
+        calls.append(items)
+        if len(calls) == 1:
+            raise RuntimeError("database is gone")
+        return items
+
+    batcher = Batcher(run)
+
+    async def main() -> None:
+        results = await asyncio.gather(batcher.submit(1), batcher.submit(2),
+                                       return_exceptions=True)
+        assert all(isinstance(r, RuntimeError) for r in results)
+        assert await batcher.submit(3) == 3         # the next batch goes through
+
+    asyncio.run(main())
+
+
+def test_batches_are_capped() -> None:
+    recorder = Recorder()
+    batcher = Batcher(recorder.run, max_items=3)
+
+    async def main() -> None:
+        await asyncio.gather(*(batcher.submit(i * 2) for i in range(7)))
+
+    asyncio.run(main())
+    assert [len(b) for b in recorder.batches] == [3, 3, 1]
+
+
+def test_a_caller_that_goes_away_does_not_stop_the_others() -> None:
+    recorder = Recorder()
+    batcher = Batcher(recorder.run)
+
+    async def main() -> int:
+        recorder.release.clear()
+        gone = asyncio.create_task(batcher.submit(2))
+        stays = asyncio.create_task(batcher.submit(4))
+        await asyncio.sleep(0.05)
+        gone.cancel()
+        recorder.release.set()
+        with pytest.raises(asyncio.CancelledError):
+            await gone
+        return await stays
+
+    assert asyncio.run(main()) == 40
+    assert recorder.batches == [[2, 4]]             # its item was still stored
+
+
+def test_each_event_loop_has_its_own_batches() -> None:
+    recorder = Recorder()
+    batcher = Batcher(recorder.run)
+    assert asyncio.run(batcher.submit(2)) == 20
+    assert asyncio.run(batcher.submit(4)) == 40     # a second loop, after the first closed
+    results: list[int] = []
+    threads = [threading.Thread(target=lambda i=i: results.append(asyncio.run(
+        batcher.submit(i)))) for i in (6, 8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(5)
+    assert sorted(results) == [60, 80]
