@@ -28,6 +28,7 @@ from framecast.core.service import ServiceLimits, TaskService
 from framecast.media.fetch import FetchPolicy
 from framecast.media.images import ImageLimits
 from framecast.registry import Registry
+from framecast.routing import LeanRoutes
 from framecast.settings import Settings
 from framecast.storage import LocalStore
 from framecast.store.db import open_database
@@ -254,7 +255,7 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
         media_type = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
         return FileResponse(path, media_type=media_type)
 
-    include_dialects(app)
+    app.state.lean_routes = include_dialects(app)
     from framecast.webhooks_router import router as webhooks_router  # webhooks: native API
 
     app.include_router(webhooks_router)
@@ -276,7 +277,7 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
 API_PARENT_CHECK_S = 0.5   # how often an API process of `serve --api-processes` checks its parent
 
 
-def api_process_app() -> FastAPI:
+def api_process_app() -> ASGIApp:
     """The app of one API process of ``framecast serve --api-processes N`` (a uvicorn
     factory): settings from the ``FRAMECAST_*`` environment the parent exported, no worker
     (the parent runs it), and an exit when the parent is gone (kill -9 of ``serve``), so no
@@ -295,7 +296,7 @@ def api_process_app() -> FastAPI:
         os.kill(os.getpid(), signal.SIGTERM)   # uvicorn drains and exits
 
     threading.Thread(target=watch, daemon=True, name="framecast-parent-watch").start()
-    return create_app(settings)
+    return serving_app(create_app(settings), settings)
 
 
 # Each dialect package exposes `router` in `framecast.dialects.<name>.router`; a package
@@ -303,8 +304,10 @@ def api_process_app() -> FastAPI:
 DIALECTS = ("ark", "openai", "aiml", "acedata", "wiro")
 
 
-def include_dialects(app: FastAPI) -> None:
-    """Mount every dialect package that is installed (no dialect imports another)."""
+def include_dialects(app: FastAPI) -> list[Any]:
+    """Mount every dialect package that is installed (no dialect imports another); returns
+    their routes (for ``serving_app``)."""
+    routes: list[Any] = []
     for name in DIALECTS:
         module_name = f"framecast.dialects.{name}.router"
         try:
@@ -314,9 +317,22 @@ def include_dialects(app: FastAPI) -> None:
                 continue
             raise
         app.include_router(module.router)
+        routes.extend(module.router.routes)
         if hasattr(module, "mount"):
             module.mount(app)
+    return routes
+
+
+def serving_app(app: FastAPI, settings: Settings) -> ASGIApp:
+    """What uvicorn serves: ``app`` behind the front door of its ``lean`` routes
+    (``routing.LeanRoutes``), which keep the body cap and the request-id echo."""
+    def wrap(inner: ASGIApp) -> ASGIApp:
+        return ClientRequestIdMiddleware(BodyLimitMiddleware(inner,
+                                                             max_bytes=settings.max_body_bytes))
+
+    return LeanRoutes(app, app.state.lean_routes, wrap)
 
 
 __all__ = ["BodyLimitMiddleware", "BodyTooLarge", "ClientRequestIdMiddleware", "Runtime",
-           "api_process_app", "build_runtime", "create_app", "get_runtime", "get_service"]
+           "api_process_app", "build_runtime", "create_app", "get_runtime", "get_service",
+           "serving_app"]

@@ -139,7 +139,7 @@ def serve(
     CPU engines)."""
     import uvicorn
 
-    from framecast.app import create_app
+    from framecast.app import create_app, serving_app
 
     settings = _settings(host=host, port=port, data_dir=data_dir, database_url=database_url,
                          config=config, slots=slots, api_processes=api_processes)
@@ -160,8 +160,8 @@ def serve(
     if settings.api_processes > 1:
         _serve_processes(settings)
         return
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port,
-                log_level="info", access_log=False)
+    uvicorn.run(serving_app(create_app(settings), settings), host=settings.host,
+                port=settings.port, log_level="info", access_log=False)
 
 
 # An API process's enqueue cannot wake the parent's worker on SQLite (PostgreSQL has

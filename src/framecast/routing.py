@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, ClassVar, TypeVar
 
 from fastapi import Request, Response
@@ -18,7 +18,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
 from pydantic import BaseModel, ValidationError
 from starlette.exceptions import HTTPException  # FastAPI raises this base class too
-from starlette.types import Receive, Scope, Send
+from starlette.routing import BaseRoute
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from framecast.core.errors import FramecastError
 
@@ -171,3 +172,39 @@ class EnvelopeRoute(APIRoute):
                 return self.internal_error(request)
 
         return enveloped
+
+
+class LeanRoutes:
+    """The ASGI front door: requests for a ``lean`` route go straight to its handler (with
+    its API's error envelope), past the app's middleware stack and router; everything else
+    goes to the app. ``wrap`` puts back the middleware the lean routes need (the body cap,
+    the request id). A dozen layers of FastAPI and Starlette cost about as much CPU as the
+    create or get itself (docs/benchmarks.md)."""
+
+    def __init__(self, app: ASGIApp, routes: Iterable[BaseRoute],
+                 wrap: Callable[[ASGIApp], ASGIApp]) -> None:
+        self.app = app
+        self._routes = [(route.path_regex, frozenset(route.methods or ()),
+                         route.param_convertors, route.get_route_handler())
+                        for route in routes if isinstance(route, EnvelopeRoute)
+                        if getattr(route.endpoint, _LEAN, False)]
+        self._lean = wrap(self._serve)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Dispatch one connection."""
+        if scope["type"] == "http" and not scope.get("root_path"):
+            path, method = scope["path"], scope["method"]
+            for regex, methods, convertors, handler in self._routes:
+                if method in methods and (match := regex.match(path)) is not None:
+                    scope["app"] = self.app     # request.app: the app's state and runtime
+                    scope["path_params"] = {key: convertors[key].convert(value)
+                                            for key, value in match.groupdict().items()}
+                    scope[_LEAN] = handler
+                    await self._lean(scope, receive, send)
+                    return
+        await self.app(scope, receive, send)
+
+    @staticmethod
+    async def _serve(scope: Scope, receive: Receive, send: Send) -> None:
+        response = await scope[_LEAN](Request(scope, receive, send))
+        await response(scope, receive, send)
