@@ -34,7 +34,7 @@ def test_a_lone_call_goes_at_once() -> None:
 
 def test_calls_made_while_a_batch_runs_go_as_the_next_batch() -> None:
     recorder = Recorder()
-    batcher = Batcher(recorder.run)
+    batcher = Batcher(recorder.run, concurrency=1)
 
     async def main() -> list[int | BaseException]:
         recorder.release.clear()
@@ -47,6 +47,26 @@ def test_calls_made_while_a_batch_runs_go_as_the_next_batch() -> None:
 
     assert asyncio.run(main()) == [0, 20, 40, 60, 80, 100]
     assert recorder.batches == [[0], [2, 4, 6, 8, 10]]
+
+
+def test_the_next_batch_gathers_while_two_are_in_the_store() -> None:
+    recorder = Recorder()
+    batcher = Batcher(recorder.run, concurrency=2)
+
+    async def main() -> list[int | BaseException]:
+        recorder.release.clear()
+        first = []
+        for i in (0, 2):
+            first.append(asyncio.create_task(batcher.submit(i)))
+            await asyncio.sleep(0.05)               # [0], then [2] too, in the store
+        rest = [asyncio.create_task(batcher.submit(i)) for i in (4, 6, 8)]
+        await asyncio.sleep(0.05)
+        recorder.release.set()
+        return await asyncio.gather(*first, *rest)
+
+    assert asyncio.run(main()) == [0, 20, 40, 60, 80]
+    assert sorted(recorder.batches) == [[0], [2], [4, 6, 8]]
+    assert recorder.batches[-1] == [4, 6, 8]
 
 
 def test_each_caller_gets_its_own_error() -> None:
@@ -85,7 +105,7 @@ def test_a_failing_store_call_fails_every_caller_of_that_batch_only() -> None:
 
 def test_batches_are_capped() -> None:
     recorder = Recorder()
-    batcher = Batcher(recorder.run, max_items=3)
+    batcher = Batcher(recorder.run, max_items=3, concurrency=1)
 
     async def main() -> None:
         await asyncio.gather(*(batcher.submit(i * 2) for i in range(7)))
@@ -96,7 +116,7 @@ def test_batches_are_capped() -> None:
 
 def test_a_caller_that_goes_away_does_not_stop_the_others() -> None:
     recorder = Recorder()
-    batcher = Batcher(recorder.run)
+    batcher = Batcher(recorder.run, concurrency=1)
 
     async def main() -> int:
         recorder.release.clear()

@@ -3,9 +3,11 @@
 Every create is one insert and every poll one read by id. Made one by one, each costs a
 worker-thread hop (and, on PostgreSQL, a round trip and a commit); under load those hops
 and the interpreter lock they contend for cost more than the SQL. A ``Batcher`` sends every
-item submitted while its previous batch was in the store as the next batch: one thread hop,
-one statement and one commit for all of them. A lone request still goes at once (a batch of
-one), so nothing waits for a batch to fill.
+item submitted while its batches were in the store as the next batch: one thread hop, one
+statement and one commit for all of them. Up to ``concurrency`` batches are in the store at
+once, so the next one gathers while the last one commits (on PostgreSQL, a commit is a disk
+flush). A lone request still goes at once (a batch of one), so nothing waits for a batch to
+fill.
 
 Results come back per item: one item's error (a duplicate id) fails that item's request
 only.
@@ -25,14 +27,15 @@ T = TypeVar("T")
 R = TypeVar("R")
 
 BATCH_MAX_ITEMS = 200   # the most items one call of the store receives
+BATCH_CONCURRENCY = 2   # batches in the store at once
 
 
 @dataclass
 class _Lane(Generic[T, R]):
-    """What one event loop has waiting and whether its drain is running."""
+    """What one event loop has waiting, and its drains (each sends one batch at a time)."""
 
     waiting: list[tuple[T, asyncio.Future[R]]] = field(default_factory=list)
-    drain: asyncio.Task[None] | None = None
+    drains: set[asyncio.Task[None]] = field(default_factory=set)
 
 
 class Batcher(Generic[T, R]):
@@ -41,9 +44,10 @@ class Batcher(Generic[T, R]):
     exception that item's ``submit`` raises."""
 
     def __init__(self, run: Callable[[list[T]], Sequence[R | BaseException]], *,
-                 max_items: int = BATCH_MAX_ITEMS) -> None:
+                 max_items: int = BATCH_MAX_ITEMS, concurrency: int = BATCH_CONCURRENCY) -> None:
         self._run = run
         self._max_items = max_items
+        self._concurrency = concurrency
         # per event loop: the API has one, but tests and embedders may run several
         self._lanes: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Lane[T, R]] = \
             weakref.WeakKeyDictionary()
@@ -56,28 +60,27 @@ class Batcher(Generic[T, R]):
             lane = self._lanes[loop] = _Lane()
         future: asyncio.Future[R] = loop.create_future()
         lane.waiting.append((item, future))
-        if lane.drain is None:
-            lane.drain = loop.create_task(self._drain(lane))
+        if len(lane.drains) < self._concurrency:
+            drain = loop.create_task(self._drain(lane))
+            lane.drains.add(drain)
+            drain.add_done_callback(lane.drains.discard)
         return await future
 
     async def _drain(self, lane: _Lane[T, R]) -> None:
         """Send batches until nothing is waiting."""
-        try:
-            while lane.waiting:
-                batch = lane.waiting[:self._max_items]
-                del lane.waiting[:self._max_items]
-                items = [item for item, _ in batch]
-                try:
-                    results: Sequence[R | BaseException] = await anyio.to_thread.run_sync(
-                        self._run, items)
-                except Exception as exc:   # the whole batch failed: every item says why
-                    results = [exc] * len(batch)
-                for (_, future), result in zip(batch, results, strict=True):
-                    if future.done():      # its request went away; the work is done anyway
-                        continue
-                    if isinstance(result, BaseException):
-                        future.set_exception(result)
-                    else:
-                        future.set_result(result)
-        finally:
-            lane.drain = None
+        while lane.waiting:
+            batch = lane.waiting[:self._max_items]
+            del lane.waiting[:self._max_items]
+            items = [item for item, _ in batch]
+            try:
+                results: Sequence[R | BaseException] = await anyio.to_thread.run_sync(
+                    self._run, items)
+            except Exception as exc:   # the whole batch failed: every item says why
+                results = [exc] * len(batch)
+            for (_, future), result in zip(batch, results, strict=True):
+                if future.done():      # its request went away; the work is done anyway
+                    continue
+                if isinstance(result, BaseException):
+                    future.set_exception(result)
+                else:
+                    future.set_result(result)

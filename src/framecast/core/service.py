@@ -130,9 +130,13 @@ class TaskService:
         limit = self.limits.max_queued_per_key
         counted = self._queued.get(owner_id)
         now = time.monotonic()
-        if counted is not None and now - counted[1] < QUOTA_RECOUNT_S and \
-                counted[0] < limit * (1 - QUOTA_MARGIN):
+        far = counted is not None and counted[0] < limit * (1 - QUOTA_MARGIN)
+        if far and now - counted[1] < QUOTA_RECOUNT_S:
             return
+        if far:
+            # this request recounts; those arriving meanwhile go on with the estimate (a
+            # count per waiting request stalled every create once a second)
+            self._queued[owner_id] = (counted[0], now)
         queued = await anyio.to_thread.run_sync(self.queue.count_queued, owner_id)
         self._queued[owner_id] = (queued, now)
         if queued >= limit:
