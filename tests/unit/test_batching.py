@@ -146,3 +146,24 @@ def test_each_event_loop_has_its_own_batches() -> None:
     for thread in threads:
         thread.join(5)
     assert sorted(results) == [60, 80]
+
+
+@pytest.mark.parametrize("inline", [False, True])
+def test_no_caller_is_left_waiting_when_a_drain_ends(inline: bool) -> None:
+    """Callers arriving as the last drain finishes start a new one (a drain that had ended
+    but was not yet forgotten once left them waiting for ever)."""
+    batcher = Batcher(lambda items: [i + 1 for i in items], concurrency=2, inline=inline)
+
+    async def client(n: int) -> list[int]:
+        results = []
+        for i in range(100):
+            results.append(await batcher.submit(n * 1000 + i))
+            if i % 7 == 0:
+                await asyncio.sleep(0)
+        return results
+
+    async def main() -> list[list[int]]:
+        return await asyncio.wait_for(asyncio.gather(*(client(n) for n in range(50))), 20)
+
+    results = asyncio.run(main())
+    assert [r[-1] for r in results] == [n * 1000 + 100 for n in range(50)]

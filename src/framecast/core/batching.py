@@ -41,13 +41,18 @@ class _Lane(Generic[T, R]):
 class Batcher(Generic[T, R]):
     """Runs ``run(items)`` in a worker thread for the items submitted while the previous
     batch was running. ``run`` returns one result per item, in order: a value, or the
-    exception that item's ``submit`` raises."""
+    exception that item's ``submit`` raises. With ``inline``, ``run`` is called on the event
+    loop itself, for calls that never wait (SQLite reads by id: no thread hop, and no wait
+    for the interpreter lock to come back from a busy loop); a batch is then what arrived
+    in one turn of the loop."""
 
     def __init__(self, run: Callable[[list[T]], Sequence[R | BaseException]], *,
-                 max_items: int = BATCH_MAX_ITEMS, concurrency: int = BATCH_CONCURRENCY) -> None:
+                 max_items: int = BATCH_MAX_ITEMS, concurrency: int = BATCH_CONCURRENCY,
+                 inline: bool = False) -> None:
         self._run = run
         self._max_items = max_items
         self._concurrency = concurrency
+        self._inline = inline
         # per event loop: the API has one, but tests and embedders may run several
         self._lanes: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Lane[T, R]] = \
             weakref.WeakKeyDictionary()
@@ -61,20 +66,26 @@ class Batcher(Generic[T, R]):
         future: asyncio.Future[R] = loop.create_future()
         lane.waiting.append((item, future))
         if len(lane.drains) < self._concurrency:
-            drain = loop.create_task(self._drain(lane))
-            lane.drains.add(drain)
-            drain.add_done_callback(lane.drains.discard)
+            lane.drains.add(loop.create_task(self._drain(lane)))
         return await future
 
     async def _drain(self, lane: _Lane[T, R]) -> None:
         """Send batches until nothing is waiting."""
+        try:
+            await self._send_batches(lane)
+        finally:
+            # at once, with no await since the last look at `waiting`: a done-callback runs
+            # a turn later, and a caller arriving in between would find no drain to start
+            lane.drains.discard(asyncio.current_task())  # type: ignore[arg-type]
+
+    async def _send_batches(self, lane: _Lane[T, R]) -> None:
         while lane.waiting:
             batch = lane.waiting[:self._max_items]
             del lane.waiting[:self._max_items]
             items = [item for item, _ in batch]
             try:
-                results: Sequence[R | BaseException] = await anyio.to_thread.run_sync(
-                    self._run, items)
+                results: Sequence[R | BaseException] = self._run(items) if self._inline \
+                    else await anyio.to_thread.run_sync(self._run, items)
             except Exception as exc:   # the whole batch failed: every item says why
                 results = [exc] * len(batch)
             for (_, future), result in zip(batch, results, strict=True):

@@ -73,7 +73,8 @@ class TaskService:
         self._queued: dict[str, tuple[int, float]] = {}
         # the request path's store calls, grouped (core/batching.py)
         self._enqueues: Batcher[NewTask, Task | InvalidInput] = Batcher(queue.enqueue_many)
-        self._reads: Batcher[str, Task | None] = Batcher(self._read_many)
+        self._reads: Batcher[str, Task | None] = Batcher(self._read_many,
+                                                         inline=queue.local_reads)
 
     # -- create -------------------------------------------------------------------------
 

@@ -60,6 +60,12 @@ class TaskQueue:
         # set when this process wrote a webhook outbox row (wakes its deliverer at once)
         self.webhooks_pending = threading.Event()
 
+    @property
+    def local_reads(self) -> bool:
+        """Whether a read by id takes microseconds and never waits for a writer: a local
+        SQLite file in WAL mode (PostgreSQL is a round trip away)."""
+        return self._dialect == "sqlite"
+
     @classmethod
     def open(cls, url: str, **kwargs: Any) -> TaskQueue:
         """Open (and migrate) the database at ``url`` and return a queue that owns it."""
