@@ -26,7 +26,8 @@ from framecast.core.errors import FramecastError
 log = logging.getLogger("framecast.api")
 
 M = TypeVar("M", bound=BaseModel)
-_LEAN = "__framecast_lean__"
+_LEAN = "__framecast_lean__"                 # the mark ``lean`` sets on an endpoint
+_LEAN_HANDLER = "framecast.lean_handler"     # scope key: the handler LeanRoutes picked
 
 
 def lean(endpoint: Callable[[Request], Awaitable[Response]]) \
@@ -38,6 +39,10 @@ def lean(endpoint: Callable[[Request], Awaitable[Response]]) \
     (``json_body``); ``openapi_extra`` documents them."""
     setattr(endpoint, _LEAN, True)
     return endpoint
+
+
+def _is_lean(endpoint: Callable[..., Any]) -> bool:
+    return getattr(endpoint, _LEAN, False)
 
 
 async def json_body(request: Request, model: type[M]) -> M:
@@ -155,7 +160,7 @@ class EnvelopeRoute(APIRoute):
     def get_route_handler(self) -> Callable[[Request], Awaitable[Response]]:
         """Wrap FastAPI's handler (or a ``lean`` endpoint itself) so that its errors become
         this API's error responses."""
-        handler = self.endpoint if getattr(self.endpoint, _LEAN, False) \
+        handler = self.endpoint if _is_lean(self.endpoint) \
             else super().get_route_handler()
 
         async def enveloped(request: Request) -> Response:
@@ -187,7 +192,7 @@ class LeanRoutes:
         self._routes = [(route.path_regex, frozenset(route.methods or ()),
                          route.param_convertors, route.get_route_handler())
                         for route in routes if isinstance(route, EnvelopeRoute)
-                        if getattr(route.endpoint, _LEAN, False)]
+                        if _is_lean(route.endpoint)]
         self._lean = wrap(self._serve)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -199,12 +204,12 @@ class LeanRoutes:
                     scope["app"] = self.app     # request.app: the app's state and runtime
                     scope["path_params"] = {key: convertors[key].convert(value)
                                             for key, value in match.groupdict().items()}
-                    scope[_LEAN] = handler
+                    scope[_LEAN_HANDLER] = handler
                     await self._lean(scope, receive, send)
                     return
         await self.app(scope, receive, send)
 
     @staticmethod
     async def _serve(scope: Scope, receive: Receive, send: Send) -> None:
-        response = await scope[_LEAN](Request(scope, receive, send))
+        response = await scope[_LEAN_HANDLER](Request(scope, receive, send))
         await response(scope, receive, send)
