@@ -173,6 +173,51 @@ def test_claim_batch_respects_limit(queue: TaskQueue) -> None:
     assert len(queue.claim("w1", limit=10)) == 2
 
 
+def claim_plan(queue: TaskQueue) -> str:
+    """The database's plan for the claim statement of a worker with two engines: the
+    statement the queue sends, exactly, with EXPLAIN in front."""
+    from sqlalchemy import event
+
+    from framecast.store import queries as q
+
+    sqlite = queue.engine.dialect.name == "sqlite"
+    params = {"p_now": time.time(), "p_limit": 1, "p_token": "t", "p_worker": "w",
+              "p_lease_until": time.time() + 45, "p_engines": ["motion", "testcard"]}
+    with queue.engine.connect() as conn:
+        @event.listens_for(conn, "before_cursor_execute", retval=True)
+        def explain(_conn, _cursor, statement, parameters, _context, _many):  # type: ignore
+            return ("EXPLAIN QUERY PLAN " if sqlite else "EXPLAIN ") + statement, parameters
+
+        result = conn.execute(q.CLAIM_NEXT[conn.dialect.name], params)
+        rows = result.cursor.fetchall()
+        conn.rollback()
+    return "\n".join(str(r[-1] if sqlite else r[0]) for r in rows)
+
+
+def test_a_claim_walks_the_queue_index_and_sorts_nothing(queue: TaskQueue) -> None:
+    """However long the backlog, a claim reads the first entries of ``ix_tasks_queued``:
+    neither database may pick the expiry index and sort every queued task per claim (what
+    both did, drained a 20,000-task backlog in quadratic time)."""
+    for start in range(0, 3000, 500):
+        queue.enqueue_many([new(f"q{n:05d}") for n in range(start, start + 500)])
+    for _ in range(300):   # dead index entries at the head, as a drain leaves them
+        claimed = claim_one(queue)
+        queue.finish(claimed.task.id, claimed.lease_token, outputs=[], seed=1,
+                     usage_tokens=1, engine_seconds=0.0)
+    if queue.engine.dialect.name == "postgresql":
+        # the reaper's refresh: statistics once enough changed (the counts reach the view
+        # once the writing connections flush them, within a second or so of going idle)
+        deadline = time.monotonic() + 15
+        while not queue.refresh_statistics():
+            assert time.monotonic() < deadline, "the statistics never caught up"
+            time.sleep(0.2)
+        assert not queue.refresh_statistics()   # nothing changed since
+    plan = claim_plan(queue)
+    assert "ix_tasks_queued" in plan, plan
+    assert "Sort" not in plan and "TEMP B-TREE" not in plan, plan
+    assert claim_one(queue).task.id == "q00300"    # and still in claim order
+
+
 def test_concurrent_claimers_never_share_a_task(queue: TaskQueue) -> None:
     for n in range(200):
         queue.enqueue(new(f"t{n:03d}"))
@@ -513,3 +558,35 @@ def test_keys_are_stored_hashed_and_can_be_revoked(db_url: str, clock: FakeClock
     with pytest.raises(InvalidInput):
         keys.revoke("dup")
     engine.dispose()
+
+
+# ---- PostgreSQL connections: ping only after idle ---------------------------------------------
+
+
+@pytest.mark.postgres
+def test_postgres_pings_only_an_idle_connection_and_replaces_a_dead_one(
+        postgres_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    from framecast.store import db
+
+    engine = db.create_database_engine(postgres_url, pool_size=1)
+    pings: list[int] = []
+    real_ping = engine.dialect.do_ping
+    monkeypatch.setattr(engine.dialect, "do_ping",
+                        lambda conn: pings.append(1) or real_ping(conn))
+    try:
+        def backend_pid() -> int:
+            with engine.connect() as conn:
+                return conn.execute(text("SELECT pg_backend_pid()")).scalar_one()
+
+        first = backend_pid()
+        assert backend_pid() == first and pings == []   # fresh, then just used: no round trip
+
+        admin = db.create_database_engine(postgres_url)
+        with admin.begin() as conn:   # the server drops the pooled connection
+            conn.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": first})
+        admin.dispose()
+        monkeypatch.setattr(db, "PING_IDLE_S", 0.0)   # every connection counts as idle now
+        second = backend_pid()
+        assert second != first and len(pings) >= 1   # the ping failed: a new connection
+    finally:
+        engine.dispose()

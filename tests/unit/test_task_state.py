@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import pytest
 from sqlalchemy import Delete, Update
-from sqlalchemy.dialects import postgresql
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.sql import visitors
-from sqlalchemy.sql.elements import BinaryExpression
+from sqlalchemy.sql.elements import BinaryExpression, ColumnClause
 
 from framecast.core.task import TaskStatus, can_transition
 from framecast.store import queries as q
@@ -39,8 +39,13 @@ TRANSITIONS: dict[str, tuple[TaskStatus, set[TaskStatus]]] = {
 
 
 def statement(name: str) -> Update:
-    """The named statement (the claim in its SQLite form)."""
-    return q.CLAIM_NEXT["sqlite"] if name == "CLAIM" else getattr(q, name)
+    """The named statement (the claim in its PostgreSQL form: the SQLite one selects its
+    candidates in text, checked by ``test_the_sqlite_claim_takes_only_queued_tasks``)."""
+    if name == "CLAIM":   # the candidates it locks in a CTE: their WHERE, with the fence
+        claim = q.CLAIM_NEXT["postgresql"]
+        candidates = claim.whereclause.right.table.element   # tasks.id = c.id
+        return claim.where(candidates.whereclause)
+    return getattr(q, name)
 
 
 @pytest.mark.parametrize("name", sorted(TRANSITIONS))
@@ -56,6 +61,9 @@ def status_conditions(stmt: Update | Delete) -> set[str]:
     values: set[str] = set()
     for element in visitors.iterate(stmt.whereclause):
         if isinstance(element, BinaryExpression) and element.left is q.T.status:
+            if isinstance(element.right, ColumnClause):   # a literal written into the SQL
+                values.add(element.right.name.strip("'"))
+                continue
             value = element.right.effective_value
             values.update([value] if isinstance(value, str) else value)
     return values
@@ -64,6 +72,13 @@ def status_conditions(stmt: Update | Delete) -> set[str]:
 @pytest.mark.parametrize("name", sorted(TRANSITIONS))
 def test_every_transition_names_the_status_it_expects(name: str) -> None:
     assert status_conditions(statement(name)) == {TRANSITIONS[name][0].value}
+
+
+def test_the_sqlite_claim_takes_only_queued_tasks() -> None:
+    for stmt in (q.CLAIM_NEXT["sqlite"], q.CLAIM_NEXT_ANY_ENGINE["sqlite"]):
+        sql = str(stmt.compile(dialect=sqlite.dialect()))
+        candidates = sql[sql.index("(SELECT"):]
+        assert "WHERE status = 'queued' AND expires_at >" in candidates
 
 
 def test_delete_only_matches_terminal_rows() -> None:

@@ -17,13 +17,14 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Connection, Engine, create_engine, event, make_url, pool, text
+from sqlalchemy import Connection, Engine, create_engine, event, exc, make_url, pool, text
 
 log = logging.getLogger("framecast.store")
 
@@ -43,6 +44,14 @@ _SQLITE_WRITE_LOCKS_GUARD = threading.Lock()
 # load. PostgreSQL connections cost the server more, so fewer are kept.
 SQLITE_POOL_SIZE = 40
 PG_POOL_SIZE = 20
+
+# A pooled PostgreSQL connection idle for longer than this is pinged (``SELECT 1``) before
+# use, and replaced when the ping fails (the server restarted, a proxy dropped it). One used
+# more recently is handed out as is: under load every checkout would otherwise cost a round
+# trip, and a connection that died in that last second fails one statement, after which
+# SQLAlchemy recycles every connection older than the failure.
+PING_IDLE_S = 1.0
+_USED_AT = "framecast_used_at"
 
 
 def open_database(url: str, *, migrate: bool = True, pool_size: int | None = None) -> Engine:
@@ -64,9 +73,37 @@ def create_database_engine(url: str, *, pool_size: int | None = None) -> Engine:
         return _sqlite_engine(url, pool_size=pool_size)
     if parsed.get_backend_name() == "postgresql":
         size = pool_size or PG_POOL_SIZE
-        return create_engine(url, poolclass=pool.QueuePool, pool_size=size,
-                             max_overflow=size, pool_pre_ping=True, pool_recycle=1800)
+        engine = create_engine(url, poolclass=pool.QueuePool, pool_size=size,
+                               max_overflow=size, pool_recycle=1800)
+        ping_when_idle(engine)
+        return engine
     return create_engine(url)
+
+
+def ping_when_idle(engine: Engine) -> None:
+    """Ping a pooled connection before use only when it sat idle for ``PING_IDLE_S`` or
+    more (SQLAlchemy's ``pool_pre_ping`` pings on every checkout); a failed ping makes the
+    pool replace the connection."""
+    dialect = engine.dialect
+
+    @event.listens_for(engine, "connect")
+    def _fresh(_dbapi_connection: Any, record: Any) -> None:
+        record.info[_USED_AT] = time.monotonic()
+
+    @event.listens_for(engine, "checkin")
+    def _used(dbapi_connection: Any, record: Any) -> None:
+        if dbapi_connection is not None:
+            record.info[_USED_AT] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _ping(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        used_at = record.info.get(_USED_AT)
+        if used_at is not None and time.monotonic() - used_at < PING_IDLE_S:
+            return
+        try:
+            dialect.do_ping(dbapi_connection)
+        except dialect.loaded_dbapi.Error as error:   # the pool retries on a new connection
+            raise exc.DisconnectionError(f"ping failed: {error}") from error
 
 
 def _sqlite_engine(url: str, *, pool_size: int | None) -> Engine:

@@ -32,6 +32,7 @@ from sqlalchemy import (
     delete,
     func,
     insert,
+    literal_column,
     not_,
     null,
     or_,
@@ -109,7 +110,11 @@ NOTIFY = text("SELECT set_config('synchronous_commit', 'off', true), "
 
 COUNT_BY_STATUS = select(T.status, func.count()).group_by(T.status)
 
-QUEUE_DEPTH = select(func.count()).select_from(tasks).where(T.status == QUEUED)
+# ``status = 'queued'`` written out, not bound: only then may SQLite (and a prepared
+# PostgreSQL statement's generic plan) use the partial index ``ix_tasks_queued``
+_IS_QUEUED = T.status == literal_column(f"'{QUEUED}'")
+
+QUEUE_DEPTH = select(func.count()).select_from(tasks).where(_IS_QUEUED)
 
 # one owner's queued tasks (served by ix_tasks_owner_status)
 COUNT_QUEUED_FOR_OWNER = (select(func.count()).select_from(tasks)
@@ -148,10 +153,18 @@ def list_total(terms: list[ColumnElement[bool]]) -> Select:
     return select(func.count()).select_from(tasks).where(*terms)
 
 
+# ---- planner statistics (PostgreSQL) -----------------------------------------------------
+
+# rows of ``tasks`` changed since its last ANALYZE, and its live rows (search_path resolves it)
+TASKS_CHANGES = text("SELECT n_mod_since_analyze, n_live_tup FROM pg_stat_user_tables "
+                     "WHERE relid = 'tasks'::regclass")
+STATS_LOCK = text("SELECT pg_try_advisory_xact_lock(:p_key)")
+ANALYZE_TASKS = text("ANALYZE tasks")
+
 # ---- claim -------------------------------------------------------------------------------
 
 def _claim_candidates(by_engine: bool) -> Select:
-    query = select(T.id).where(T.status == QUEUED, T.expires_at > _p("p_now"))
+    query = select(T.id).where(_IS_QUEUED, T.expires_at > _p("p_now"))
     if by_engine:
         query = query.where(T.engine.in_(bindparam("p_engines", expanding=True)))
     return (query.order_by(T.tier_rank, T.priority, T.created_at, T.id)
@@ -181,7 +194,16 @@ def _claim_postgresql(by_engine: bool) -> Update:
 
 
 def _claim_sqlite(by_engine: bool) -> Update:
-    return (update(tasks).where(T.id.in_(_claim_candidates(by_engine))).values(_CLAIM_SET)
+    # SQLite's planner, with no statistics, prefers ix_tasks_expires (two constrained columns)
+    # and sorts every queued task on each claim; INDEXED BY holds it to the queue's index
+    engines = " AND engine IN :p_engines" if by_engine else ""
+    candidates = text(
+        "SELECT id FROM tasks INDEXED BY ix_tasks_queued "
+        f"WHERE status = '{QUEUED}' AND expires_at > :p_now{engines} "
+        "ORDER BY tier_rank, priority, created_at, id LIMIT :p_limit")
+    if by_engine:
+        candidates = candidates.bindparams(bindparam("p_engines", expanding=True))
+    return (update(tasks).where(T.id.in_(candidates.columns(T.id))).values(_CLAIM_SET)
             .returning(*tasks.c))
 
 
@@ -207,6 +229,10 @@ FINISH = (update(tasks).where(_fenced())
                   usage_tokens=_p("p_usage_tokens"), engine_seconds=_p("p_engine_seconds"),
                   progress=1.0, step=T.total_steps, **_ENDED)
           .returning(*tasks.c))
+
+# FINISH for a task without a callback: nothing to add to the outbox, so it is one
+# statement, committed on its own (no BEGIN/COMMIT round trips)
+FINISH_UNHOOKED = FINISH.where(T.callback_url.is_(None))
 
 FAIL = (update(tasks).where(_fenced())
         .values(status=FAILED, error_code=_p("p_code"), error_message=_p("p_message"), **_ENDED)

@@ -1,6 +1,7 @@
 """SQLAlchemy Core tables: ``api_keys`` and ``tasks`` (revision 0001); the webhook outbox
 ``webhook_deliveries`` with its log ``webhook_attempts``, per-task dialect data
-``task_extras`` and used signature nonces ``request_nonces`` (revision 0002).
+``task_extras`` and used signature nonces ``request_nonces`` (revision 0002); the partial
+index ``ix_tasks_queued`` in place of ``ix_tasks_claim`` (revision 0003).
 
 Times are unix seconds as floats written from the queue's injectable clock (never the
 database's ``now()``), so tests can back-date or advance time deterministically and SQLite
@@ -86,8 +87,11 @@ tasks = Table(
     Column("finished_at", Double, nullable=True),
     Column("expires_at", Double, nullable=False),
     Column("engine_seconds", Double, nullable=False, server_default=text("0")),
-    # claim order: queued first, default tier before flex, then priority, oldest first
-    Index("ix_tasks_claim", "status", "tier_rank", "priority", "created_at"),
+    # the queue itself, in claim order (default tier before flex, then priority, oldest
+    # first, id): a claim reads its first entries and sorts nothing, however long the
+    # backlog and whatever the planner's statistics say (revision 0003)
+    Index("ix_tasks_queued", "tier_rank", "priority", "created_at", "id",
+          sqlite_where=text("status = 'queued'"), postgresql_where=text("status = 'queued'")),
     # per-owner listing, newest first
     Index("ix_tasks_owner_created", "owner_id", "created_at"),
     # per-owner counts by status (the queued-task quota checked on every create)

@@ -122,8 +122,8 @@ class Slot:
         """Run one claimed attempt to a terminal (or re-queued) state, then clean up."""
         task, token = claim.task, claim.lease_token
         work_dir = self.sup.work_root / task.id / str(task.attempt)
-        log.info("task %s attempt %d claimed by slot %d (engine %s)", task.id, task.attempt,
-                 self.index, task.engine)
+        log.debug("task %s attempt %d claimed by slot %d (engine %s)", task.id, task.attempt,
+                  self.index, task.engine)
         self.current_task_id = task.id
         self.kill_hint.clear()
         try:
@@ -148,10 +148,12 @@ class Slot:
                 pass
 
     def _write_inputs(self, task: Task, inputs_dir: Path) -> list[tuple[str, str]]:
-        """Copy the task's checked input images from storage into the work dir."""
-        inputs_dir.mkdir(parents=True, exist_ok=True)
+        """Make the work dir, and copy the task's checked input images from storage into
+        its ``inputs`` folder."""
+        images = task.spec.get("images") or []
+        (inputs_dir if images else inputs_dir.parent).mkdir(parents=True, exist_ok=True)
         pairs = []
-        for n, image in enumerate(task.spec.get("images") or []):
+        for n, image in enumerate(images):
             role, key = image.get("role", "first_frame"), image.get("key")
             if not key:
                 raise EngineFailed(f"input image {n} ({role}) has no stored copy")

@@ -169,10 +169,12 @@ class Supervisor:
                 slot.kill_hint.set()
 
     def _reap_loop(self) -> None:
-        """Expire overdue tasks and re-queue lapsed leases; every worker may do this."""
+        """Expire overdue tasks, re-queue lapsed leases and keep the planner's statistics
+        current; every worker may do this."""
         while not self._stop.wait(self.reap_interval_s):
             try:
                 self.queue.expire_due()
                 self.queue.requeue_lapsed()
+                self.queue.refresh_statistics()
             except Exception:
                 log.exception("reaper pass failed")
