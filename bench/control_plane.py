@@ -4,7 +4,7 @@ The bench starts ``framecast serve`` itself, as a subprocess on 127.0.0.1, with 
 ``framecast.toml`` that maps the Seedance video model to the bench-only ``instant`` engine,
 so that no engine work is measured. It authenticates with a stored API key (made with
 ``framecast keys create``), as a real deployment does. Then ``--clients`` concurrent asyncio
-+ httpx clients run five phases, each bounded by a request count and a duration:
++ httpx clients run six phases, each bounded by a request count and a duration:
 
 * ``healthz``: ``GET /healthz`` in a closed loop, the floor of the HTTP stack;
 * ``create``: ``POST /api/v3/contents/generations/tasks`` in a closed loop (text-only prompt
@@ -15,10 +15,12 @@ so that no engine work is measured. It authenticates with a stored API key (made
   until it is terminal, and again; the shape of real SDK traffic. The clients start spread
   evenly over one poll interval, as independent users are, rather than all at once;
 * ``store``: ``TaskQueue.enqueue`` called directly from ``--store-threads`` threads of the
-  bench process on the server's database (no HTTP), the ceiling the store itself sets.
+  bench process on the server's database (no HTTP), the ceiling the store itself sets;
+* ``drain``: ``TaskQueue.claim`` then ``finish`` from two threads over the store phase's
+  backlog of queued tasks (no HTTP, no engine), the cost of a claim with a long queue.
 
 For each phase it reports p50 and p99 latency in ms, requests/s, (create, mixed, store)
-tasks created per second, (create, mixed) tasks completed per second, and the CPU the
+tasks created per second, (create, mixed, drain) tasks completed per second, and the CPU the
 ``serve`` process spent per request (from ``/proc``; engine children and a separate worker
 excluded), which other load on the machine disturbs far less than latency. Latencies are
 also given as ratios to the ``healthz`` floor measured in the same run. It runs against
@@ -450,6 +452,47 @@ def phase_store(database_url: str, load: Load) -> PhaseResult:
     return PhaseResult("store", seconds, {"enqueue": samples}, created=len(samples.latencies))
 
 
+DRAIN_THREADS = 2   # as many claimers as the server has engine slots by default
+
+
+def phase_drain(database_url: str, load: Load) -> PhaseResult:
+    """``TaskQueue.claim`` then ``finish``, back to back from two threads, over the store
+    phase's backlog (no HTTP, no engine): what a claim costs with thousands queued."""
+    from framecast.store.queue import TaskQueue
+
+    queue = TaskQueue.open(database_url)
+    claims, finishes = Samples(), Samples()
+    lock = threading.Lock()
+    deadline = time.perf_counter() + load.duration_s
+
+    def drive() -> None:
+        while time.perf_counter() < deadline:
+            started = time.perf_counter()
+            claimed = queue.claim("bench-drain", [STORE_ENGINE], 1)
+            if not claimed:
+                return
+            middle = time.perf_counter()
+            queue.finish(claimed[0].task.id, claimed[0].lease_token, outputs=[], seed=0,
+                         usage_tokens=0, engine_seconds=0.0)
+            with lock:
+                claims.latencies.append(middle - started)
+                finishes.latencies.append(time.perf_counter() - middle)
+
+    try:
+        if hasattr(queue, "refresh_statistics"):   # (absent before revision 0003)
+            queue.refresh_statistics()   # what the server's reaper does every few seconds
+        started = time.perf_counter()
+        with ThreadPoolExecutor(DRAIN_THREADS) as pool:
+            for future in [pool.submit(drive) for _ in range(DRAIN_THREADS)]:
+                future.result()
+        seconds = time.perf_counter() - started
+    finally:
+        queue.close()
+    result = PhaseResult("drain", seconds, {"claim": claims, "finish": finishes})
+    result.completed, result.completed_seconds = len(finishes.latencies), seconds
+    return result
+
+
 async def wait_idle(http: Client, timeout_s: float) -> float:
     """Seconds until the caller has no queued or running task (per the Ark list API)."""
     started = time.perf_counter()
@@ -478,7 +521,7 @@ class BackendResult:
 
 
 async def run_phases(server: Server, load: Load, backend: str) -> BackendResult:
-    """Warm up, then run the five phases against ``server``.
+    """Warm up, then run the six phases against ``server``.
 
     Each simulated client has its own client and keep-alive connection, as each SDK user
     would: one httpx client shared by 50 coroutines spends its time in httpcore's pool and
@@ -515,6 +558,7 @@ async def run_phases(server: Server, load: Load, backend: str) -> BackendResult:
         phases["mixed"] = await with_server_cpu(pid, phase_mixed(clients, load))
     # last: its queued tasks would otherwise lengthen every later claim and quota count
     phases["store"] = await asyncio.to_thread(phase_store, server.database_url, load)
+    phases["drain"] = await asyncio.to_thread(phase_drain, server.database_url, load)
     return BackendResult(backend, phases, drained=len(ids), drain_seconds=drain_seconds,
                          load_average=(load_at_start, os.getloadavg()[0]))
 
@@ -546,7 +590,8 @@ def report(results: list[BackendResult], load: Load, slots: int, command: str, *
                 created = f"{phase.created / phase.seconds:.0f}" if phase.created else ""
                 completed = (f"{phase.completed / phase.completed_seconds:.0f}"
                              if phase.completed else "")
-                ratio = "" if phase.name == "store" else f"{samples.p(0.99) / floor:.1f}×"
+                ratio = ("" if phase.name in ("store", "drain")
+                         else f"{samples.p(0.99) / floor:.1f}×")
                 cpu = phase.server_cpu_ms_per_request()
                 lines.append(
                     f"| {result.backend} | {phase.name} | {kind} | {len(samples.latencies)} "

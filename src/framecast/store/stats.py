@@ -5,7 +5,7 @@ nothing in this module writes. Each runs on its own autocommit connection (no BE
 SQLite, no transaction to poison on PostgreSQL), so a failing statement, such as the webhook
 backlog on a database that has no outbox table yet, never affects the others.
 
-Cost notes: the per-status and queued counts are served by ``ix_tasks_claim`` (status first);
+Cost notes: the per-status and queued counts are served by the status-first indexes;
 the usage query by ``ix_tasks_owner_created``; the duration statements scan the succeeded
 tasks (there is no index on ``finished_at``), which is fine at scrape intervals for tables of
 a few hundred thousand rows.
