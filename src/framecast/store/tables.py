@@ -89,7 +89,8 @@ tasks = Table(
     Column("engine_seconds", Double, nullable=False, server_default=text("0")),
     # the queue itself, in claim order (default tier before flex, then priority, oldest
     # first, id): a claim reads its first entries and sorts nothing, however long the
-    # backlog and whatever the planner's statistics say (revision 0003)
+    # backlog (revision 0003; SQLite's claim names it, PostgreSQL's planner picks it once
+    # the reaper's ``refresh_statistics`` has run)
     Index("ix_tasks_queued", "tier_rank", "priority", "created_at", "id",
           sqlite_where=text("status = 'queued'"), postgresql_where=text("status = 'queued'")),
     # per-owner listing, newest first

@@ -1,11 +1,12 @@
 """The claim's index: ``ix_tasks_queued``, partial (``status = 'queued'``), in claim order.
 
-``ix_tasks_claim`` (status, tier_rank, priority, created_at) left the claim's last sort key
-(``id``) and its status filter to the planner: PostgreSQL, before its statistics had caught
-up with a fresh backlog, chose a bitmap scan and sorted every queued row on each claim
-(60 ms per claim at 20,000 queued, so a backlog drained in quadratic time). The partial
-index holds only queued tasks, in exactly the claim's order, so a claim reads its first
-entries whatever the statistics say.
+``ix_tasks_claim`` (status, tier_rank, priority, created_at) lacked the claim's last sort
+key (``id``), and both databases preferred the expiry index for the claim's filter: SQLite
+always, PostgreSQL until its statistics caught up with a fresh backlog. Either way they
+sorted every queued row on each claim (60 ms per claim at 20,000 queued on PostgreSQL), so
+a backlog drained in quadratic time. The partial index holds only queued tasks, in exactly
+the claim's order, so a claim that uses it reads its first entries: SQLite's claim names
+it, and PostgreSQL's planner picks it once the reaper has refreshed the statistics.
 
 Revision ID: 0003_queued_index
 Revises: 0002_webhooks_wiro
