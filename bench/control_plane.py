@@ -21,13 +21,15 @@ so that no engine work is measured. It authenticates with a stored API key (made
 
 For each phase it reports p50 and p99 latency in ms, requests/s, (create, mixed, store)
 tasks created per second, (create, mixed, drain) tasks completed per second, and the CPU the
-``serve`` process spent per request (from ``/proc``; engine children and a separate worker
-excluded), which other load on the machine disturbs far less than latency. Latencies are
+``serve`` processes (its worker and API processes) spent per request (from ``/proc``;
+engine children and a separate worker excluded), which other load on the machine disturbs
+far less than latency. Latencies are
 also given as ratios to the ``healthz`` floor measured in the same run. It runs against
 SQLite (a fresh data directory) and, when ``--pg URL`` or ``FRAMECAST_TEST_POSTGRES_URL`` is
-given, against PostgreSQL in a fresh schema that is dropped afterwards. ``--separate-worker``
-runs the slots in a ``framecast worker`` process instead of inside ``serve``. It prints a
-markdown table and the exact command; results are in docs/benchmarks.md.
+given, against PostgreSQL in a fresh schema that is dropped afterwards. ``--single-process``
+runs serve's worker inside its API process (``serve --single-process``), and
+``--separate-worker`` runs the slots in a ``framecast worker`` process instead of ``serve``.
+It prints a markdown table and the exact command; results are in docs/benchmarks.md.
 
 Loopback only; the load generator shares the machine's cores with the server, so numbers
 are a lower bound on what the server alone could do. Run from the repository root:
@@ -230,11 +232,14 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
 
 @contextlib.contextmanager
 def running_server(data_dir: Path, *, slots: int, database_url: str | None,
-                   separate_worker: bool = False, api_processes: int = 1) -> Iterator[Server]:
+                   separate_worker: bool = False, api_processes: int = 1,
+                   single_process: bool = False) -> Iterator[Server]:
     """Make an API key, start ``framecast serve`` and wait for ``/healthz``; stop it after.
 
-    With ``separate_worker`` the API runs ``--no-worker`` and a ``framecast worker`` process
-    runs the slots, so the supervisor's threads do not share the API's interpreter lock."""
+    By default serve runs its worker in the process it started as and the API in a child.
+    With ``single_process`` both share one process (``serve --single-process``); with
+    ``separate_worker`` the API runs ``--no-worker`` and a ``framecast worker`` process
+    runs the slots."""
     data_dir.mkdir(parents=True, exist_ok=True)
     config = data_dir / "framecast.toml"
     config.write_text(MODELS_TOML)
@@ -252,6 +257,7 @@ def running_server(data_dir: Path, *, slots: int, database_url: str | None,
                 [sys.executable, "-m", "framecast", "serve", "--host", "127.0.0.1", "--port",
                  str(port), "--slots", str(slots), "--config", str(config), *common,
                  *(["--no-worker"] if separate_worker else []),
+                 *(["--single-process"] if single_process else []),
                  "--api-processes", str(api_processes)],
                 stdout=log, stderr=subprocess.STDOUT, env=server_env(), start_new_session=True)
         stack.callback(_stop, process)
@@ -567,9 +573,11 @@ async def run_phases(server: Server, load: Load, backend: str) -> BackendResult:
 
 
 def report(results: list[BackendResult], load: Load, slots: int, command: str, *,
-           separate_worker: bool = False, api_processes: int = 1) -> str:
+           separate_worker: bool = False, api_processes: int = 1,
+           single_process: bool = False) -> str:
     """The markdown report: one row per backend and phase, ratios to the healthz floor."""
-    where = "a separate `framecast worker`" if separate_worker else "in the API process"
+    where = ("a separate `framecast worker`" if separate_worker
+             else "in the API process" if single_process else "in serve's worker process")
     lines = [
         f"Control plane, {load.clients} clients ({load.client} client), "
         f"{api_processes} API process(es), {slots} "
@@ -625,6 +633,8 @@ def main() -> None:
     parser.add_argument("--no-sqlite", action="store_true", help="skip the SQLite run")
     parser.add_argument("--separate-worker", action="store_true",
                         help="serve --no-worker plus a `framecast worker` process")
+    parser.add_argument("--single-process", action="store_true",
+                        help="serve --single-process (API and worker in one process)")
     parser.add_argument("--api-processes", type=int, default=1,
                         help="serve --api-processes N (API processes sharing the port)")
     parser.add_argument("--client", choices=("raw", "httpx"), default="raw",
@@ -646,11 +656,12 @@ def main() -> None:
             url = stack.enter_context(fresh_postgres(base)) if base else None
             server = stack.enter_context(running_server(
                 workdir / name, slots=args.slots, database_url=url,
-                separate_worker=args.separate_worker, api_processes=args.api_processes))
+                separate_worker=args.separate_worker, api_processes=args.api_processes,
+                single_process=args.single_process))
             print(f"{name}: server up at {server.root}; running phases ...", file=sys.stderr)
             results.append(asyncio.run(run_phases(server, load, name)))
     print(report(results, load, args.slots, command, separate_worker=args.separate_worker,
-                 api_processes=args.api_processes))
+                 api_processes=args.api_processes, single_process=args.single_process))
     if args.keep:
         print(f"\nData directories kept under {workdir}", file=sys.stderr)
     else:

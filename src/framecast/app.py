@@ -48,7 +48,14 @@ class Runtime:
     registry: Registry
     keys: KeyStore
     service: TaskService
-    supervisor: Any = None
+    supervisor: Any = None        # this process's worker supervisor, if it runs one
+    reported_worker: Any = None   # serve's worker process, seen from an API process
+
+    def worker_view(self) -> Any:
+        """This server's worker as ``/readyz`` and ``/metrics`` see it (``slot_info()``,
+        ``stopping``, ``pid``): the supervisor of this process, or the snapshot of serve's
+        worker process (``worker/status.py``); None when the server runs no worker."""
+        return self.supervisor if self.supervisor is not None else self.reported_worker
 
     def close(self) -> None:
         """Stop the worker and release the database."""
@@ -78,9 +85,16 @@ def build_runtime(settings: Settings) -> Runtime:
                    keys=KeyStore(engine), service=service)
 
 
-def start_supervisor(runtime: Runtime, *, start: bool = True) -> Any:
+# serve's worker yields the CPU to its API: its slot threads and engine children run at this
+# nice value (Linux), so requests stay quick while tasks run; idle cores still go to them.
+WORKER_NICE = 5
+
+
+def start_supervisor(runtime: Runtime, *, start: bool = True, serving: bool = True) -> Any:
     """Build the worker supervisor serving every engine of the registry and start it (with
-    ``start=False`` the caller starts it, e.g. through ``Supervisor.run_forever``)."""
+    ``start=False`` the caller starts it, e.g. through ``Supervisor.run_forever``).
+    ``serving``: the worker shares its machine with this server's API (``serve``), so it
+    runs at ``WORKER_NICE`` unless ``worker_nice`` says otherwise."""
     from framecast.worker.supervisor import Supervisor
 
     s = runtime.settings
@@ -93,7 +107,8 @@ def start_supervisor(runtime: Runtime, *, start: bool = True) -> Any:
     supervisor = Supervisor(
         runtime.queue, runtime.storage, engines=registry.engines(), resolve_engine=resolve_engine,
         slots=s.slots, work_root=s.work_dir, worker_id=s.worker_id, heartbeat_s=s.heartbeat_s,
-        lease_s=s.lease_s, poll_s=s.poll_s, kill_grace_s=s.kill_grace_s)
+        lease_s=s.lease_s, poll_s=s.poll_s, kill_grace_s=s.kill_grace_s,
+        nice=s.worker_nice if s.worker_nice is not None else (WORKER_NICE if serving else 0))
     if start:
         supervisor.start()
     runtime.supervisor = supervisor
@@ -215,6 +230,10 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
         app.state.authenticator = Authenticator(rt.keys, settings.api_key)
         if with_worker and rt.supervisor is None:
             start_supervisor(rt)
+        elif settings.worker_status_file is not None:
+            from framecast.worker.status import ReportedWorker
+
+            rt.reported_worker = ReportedWorker(settings.worker_status_file)
         # webhooks: the outbox, and this process's delivery loop (framecast.webhooks)
         from framecast.webhooks import start_webhooks
 

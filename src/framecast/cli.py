@@ -132,17 +132,26 @@ def serve(
                                             "`framecast worker` elsewhere.")] = False,
     allow_missing_weights: AllowMissing = False,
     api_processes: Annotated[int | None, typer.Option(
-        "--api-processes", min=1, max=64, help="API processes sharing the port (default 1); "
-        "the worker then runs in the parent process.")] = None,
+        "--api-processes", min=1, max=64, help="API processes sharing the port (default 1).")
+    ] = None,
+    single_process: Annotated[bool, typer.Option(
+        "--single-process", help="Run the API and the worker in one process (by default "
+        "the worker runs in the process serve started as, the API in a child).")] = False,
 ) -> None:
-    """Start the API server with an in-process worker (embedded defaults: SQLite, local files,
-    CPU engines)."""
+    """Start the API server and a worker (embedded defaults: SQLite, local files, CPU
+    engines)."""
     import uvicorn
 
     from framecast.app import create_app, serving_app
 
     settings = _settings(host=host, port=port, data_dir=data_dir, database_url=database_url,
                          config=config, slots=slots, api_processes=api_processes)
+    if single_process:
+        settings.single_process = True
+    if settings.single_process and settings.api_processes > 1:
+        typer.echo("framecast serve: --single-process runs one API process; leave out "
+                   "--api-processes", err=True)
+        raise typer.Exit(2)
     if no_worker:
         settings.run_worker = False
     else:
@@ -157,45 +166,51 @@ def serve(
         typer.echo(f"API key: see {settings.data_dir / KEY_FILE}")
     typer.echo(f"Framecast listening on http://{settings.host}:{settings.port} "
                f"(data: {settings.data_dir.resolve()})")
-    if settings.api_processes > 1:
-        _serve_processes(settings)
+    if settings.api_processes == 1 and (settings.single_process or not settings.run_worker):
+        uvicorn.run(serving_app(create_app(settings), settings), host=settings.host,
+                    port=settings.port, log_level="info", access_log=False)
         return
-    uvicorn.run(serving_app(create_app(settings), settings), host=settings.host,
-                port=settings.port, log_level="info", access_log=False)
-
-
-# An API process's enqueue cannot wake the parent's worker on SQLite (PostgreSQL has
-# LISTEN/NOTIFY), so the worker polls this often instead of once a second.
-MULTI_PROCESS_SQLITE_POLL_S = 0.1
+    _serve_processes(settings)
 
 
 def _serve_processes(settings: Settings) -> None:
-    """``serve --api-processes N``: N uvicorn processes share the port (each builds its app
-    from the ``FRAMECAST_*`` environment exported here), while this process runs the worker
-    and the webhook delivery loop, and stops them when uvicorn returns."""
+    """serve's default layout: this process runs the worker (its slot threads, reaper and
+    engine children) and the webhook delivery loop, while ``--api-processes`` uvicorn
+    processes (1 by default) share the port; each builds its app from the ``FRAMECAST_*``
+    environment exported here. The API's event loop then never waits for the worker's
+    claims and finishes, which take about a millisecond of interpreter time per task.
+    Stops the worker when uvicorn's supervisor returns (SIGINT, SIGTERM)."""
     import uvicorn
+    from uvicorn.supervisors import Multiprocess
 
     from framecast.app import build_runtime, start_supervisor
     from framecast.webhooks import start_webhooks
+    from framecast.worker.status import StatusWriter, status_path
 
     for name in ("data_dir", "database_url", "config", "host", "port", "slots"):
         value = getattr(settings, name)
         if value is not None:
             os.environ[f"FRAMECAST_{name.upper()}"] = str(value)
     os.environ["FRAMECAST_RUN_WORKER"] = "false"
+    config = uvicorn.Config("framecast.app:api_process_app", factory=True,
+                            workers=settings.api_processes, host=settings.host,
+                            port=settings.port, log_level="info", access_log=False)
+    sock = config.bind_socket()           # a port in use fails here, before anything starts
     runtime = build_runtime(settings)     # migrates the database before the API processes
+    status = None
     if settings.run_worker:
-        if runtime.queue.engine.dialect.name == "sqlite":
-            settings.poll_s = min(settings.poll_s, MULTI_PROCESS_SQLITE_POLL_S)
-        start_supervisor(runtime)
+        status = StatusWriter(start_supervisor(runtime),
+                              status_path(settings.data_dir.resolve(), os.getpid()))
+        status.start()
+        os.environ["FRAMECAST_WORKER_STATUS_FILE"] = str(status.path)
     webhooks = start_webhooks(runtime)
     try:
-        uvicorn.run("framecast.app:api_process_app", factory=True,
-                    workers=settings.api_processes, host=settings.host, port=settings.port,
-                    log_level="info", access_log=False)
+        Multiprocess(config, sockets=[sock]).run()
     finally:
         webhooks.stop()
         runtime.close()     # stops the worker too
+        if status is not None:
+            status.stop()
 
 
 @app.command()
@@ -213,7 +228,7 @@ def worker(
     settings = _settings(data_dir=data_dir, database_url=database_url, config=config, slots=slots)
     _check_weights(settings, allow_missing=allow_missing_weights)
     runtime = build_runtime(settings)
-    supervisor = start_supervisor(runtime, start=False)   # run_forever starts it
+    supervisor = start_supervisor(runtime, start=False, serving=False)   # run_forever starts it
     from framecast.webhooks import start_webhooks  # webhooks: deliver from workers too
 
     webhooks = start_webhooks(runtime)

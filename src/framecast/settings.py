@@ -50,8 +50,11 @@ class Settings(BaseSettings):
     image_max_pixels: int = 40_000_000
     max_queued_per_key: int = 10_000
     image_wait_s: float = 600.0              # how long the synchronous image API waits
-    run_worker: bool = True                  # serve runs the supervisor in-process
+    run_worker: bool = True                  # serve runs a worker supervisor
     api_processes: int = Field(default=1, ge=1, le=64)   # serve: API processes on one port
+    single_process: bool = False             # serve: API and worker in one process
+    worker_status_file: Path | None = None   # set by serve for its API processes
+    worker_nice: int | None = Field(default=None, ge=0, le=19)  # slot threads' CPU priority
     worker_id: str = Field(default_factory=lambda: f"w-{secrets.token_hex(4)}")
     heartbeat_s: float = 10.0
     lease_s: float = 45.0

@@ -1,6 +1,9 @@
-"""``framecast serve --api-processes N``: several API processes share one port while the
-parent runs the worker; tasks created through any of them are served, and a kill -9 of the
-parent leaves no API process holding the port."""
+"""serve's processes: the process ``framecast serve`` starts as runs the worker, and
+``--api-processes N`` API processes (1 by default) share one port. Tasks created through any
+of them are served at once (on SQLite the enqueue's wake-up crosses processes on the wake-up
+bus), ``/readyz`` in an API process reports the worker process's slots, and a kill -9 of the
+parent leaves no API process holding the port. ``--single-process`` keeps API and worker in
+one process."""
 
 from __future__ import annotations
 
@@ -52,6 +55,53 @@ def test_api_processes_share_the_port_and_the_parent_runs_the_worker(tmp_path: P
         started = set(re.findall(r"Started server process \[(\d+)\]", log))
         assert len(started) == 2, log[-3000:]
         assert str(server.process.pid) not in started   # the parent serves no requests
+    finally:
+        stop_server(server)
+    assert_clean_log(server)
+
+
+def _wait_succeeded(http: httpx.Client, task_id: str, within_s: float) -> float:
+    """Seconds until ``task_id`` succeeded; fails after ``within_s``."""
+    started = time.monotonic()
+    while time.monotonic() - started < within_s:
+        if http.get(f"{TASKS}/{task_id}").json()["status"] == "succeeded":
+            return time.monotonic() - started
+        time.sleep(0.02)
+    raise AssertionError(f"task {task_id} did not succeed within {within_s} s")
+
+
+@pytest.mark.parametrize("layout", ["default", "single-process"])
+def test_an_enqueue_wakes_the_worker_at_once(tmp_path: Path, layout: str) -> None:
+    # a 30 s poll: only a wake-up from the API process can start the tasks in time
+    server = start_server(tmp_path / "data", slots=1, models_toml=MODELS_TOML,
+                          extra_env={"FRAMECAST_POLL_S": "30"},
+                          extra_args=["--single-process"] if layout != "default" else [])
+    try:
+        with httpx.Client(base_url=server.root, timeout=30.0,
+                          headers={"Authorization": f"Bearer {API_KEY}"}) as http:
+            deadline = time.monotonic() + 30.0
+            while (worker := http.get("/readyz").json()["checks"]["worker"])["idle"] != 1:
+                assert time.monotonic() < deadline, worker
+                time.sleep(0.1)
+            assert worker["embedded"] is True
+            assert worker["worker_pid"] == server.process.pid
+            # the engine child runs below the API's CPU priority (app.WORKER_NICE)
+            base = os.getpriority(os.PRIO_PROCESS, server.process.pid)
+            engine_pid = worker["slots"][0]["pid"]
+            assert os.getpriority(os.PRIO_PROCESS, engine_pid) == min(19, base + 5)
+            for n in range(3):
+                time.sleep(0.5)   # the slot is back waiting on its 30 s poll
+                created = http.post(TASKS, json={"model": "fc-instant", "content": [
+                    {"type": "text", "text": f"task {n} --rs 480p --frames 29"}]})
+                assert created.status_code == 200, created.text
+                assert _wait_succeeded(http, created.json()["id"], 5.0) < 5.0
+        log = server.log_path.read_text(errors="replace")
+        api_pids = set(re.findall(r"Started server process \[(\d+)\]", log))
+        expected = {str(server.process.pid)} if layout != "default" else set()
+        assert (api_pids & {str(server.process.pid)}) == expected, log[-3000:]
+        assert len(api_pids) == 1
+        [api_pid] = api_pids
+        assert os.getpriority(os.PRIO_PROCESS, int(api_pid)) == base
     finally:
         stop_server(server)
     assert_clean_log(server)

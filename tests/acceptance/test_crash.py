@@ -148,19 +148,17 @@ def descendants(root: int) -> set[int]:
     return found
 
 
-def engine_children(server_pid: int) -> list[int]:
-    """The server's engine children: its ``multiprocessing`` spawn children (the resource
-    tracker, also spawned, is not one)."""
-    found = []
-    for pid in descendants(server_pid):
-        stat = _stat(pid)
-        try:
-            argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-        except OSError:
-            continue
-        if stat is not None and stat[1] == server_pid and b"--multiprocessing-fork" in argv:
-            found.append(pid)
-    return sorted(found)
+def engine_children(server: Server) -> list[int]:
+    """The server's live engine children, as its ``/readyz`` lists them (serve's worker
+    process reports its slots once a second), each checked to be a child of ``serve``."""
+    try:
+        body = httpx.get(f"{server.root}/readyz", timeout=10.0).json()
+    except httpx.HTTPError:
+        return []
+    slots = body["checks"]["worker"].get("slots", [])
+    return sorted(s["pid"] for s in slots
+                  if s["pid"] and (stat := _stat(s["pid"])) is not None and stat[0] != "Z"
+                  and stat[1] == server.process.pid)
 
 
 def wait_until(condition: Callable[[], Any], timeout_s: float, what: Callable[[], str]) -> Any:
@@ -301,7 +299,7 @@ def test_kill_9_of_the_engine_child_mid_task_reruns_the_task(rig: Rig) -> None:
     server = rig.start(slots=1)
     task_id = rig.create(SLEEPS)
     rig.wait_stored(task_id, running_with_progress)
-    [child] = engine_children(server.process.pid)
+    [child] = engine_children(server)
     assert os.getpgid(child) == child, "the engine child should lead its own process group"
 
     os.killpg(child, signal.SIGKILL)   # as the OOM killer would, the whole group
@@ -309,14 +307,14 @@ def test_kill_9_of_the_engine_child_mid_task_reruns_the_task(rig: Rig) -> None:
     body = rig.wait_api(task_id)
     stored = assert_served_by_one_attempt(rig, task_id, body)
     assert (stored.attempt, stored.reruns) == (2, 1)
-    fresh = wait_until(lambda: engine_children(server.process.pid), 10.0,
+    fresh = wait_until(lambda: engine_children(server), 10.0,
                        lambda: f"no fresh engine child\n{server.log_tail(20)}")
     assert child not in fresh and not alive(child)
 
     next_id = rig.create(INSTANT)
     assert rig.wait_api(next_id)["status"] == "succeeded"
     assert rig.stored(next_id).attempt == 1
-    assert engine_children(server.process.pid) == fresh   # the fresh child served it
+    assert engine_children(server) == fresh   # the fresh child served it
 
 
 # -- b. the whole server ---------------------------------------------------------------------
@@ -329,7 +327,7 @@ def test_kill_9_of_serve_with_tasks_queued_and_running_loses_nothing(rig: Rig) -
     wait_until(lambda: sum(running_with_progress(rig.stored(t)) for t in task_ids) == 2,
                TASK_TIMEOUT_S, lambda: f"two tasks never ran\n{server.log_tail(30)}")
     family = descendants(server.process.pid)   # engine children and the resource tracker
-    assert len(engine_children(server.process.pid)) == 2
+    assert len(engine_children(server)) == 2
     rig.strays |= family
 
     server.process.send_signal(signal.SIGKILL)
@@ -357,7 +355,7 @@ def test_kill_9_of_serve_with_tasks_queued_and_running_loses_nothing(rig: Rig) -
         assert (stored.attempt, stored.reruns) == (was.attempt + 1, was.reruns + rerun), \
             (task_id, was, stored)
     assert rig.queue.counts_by_status()["succeeded"] == len(task_ids)
-    assert len(engine_children(restarted.process.pid)) == 2
+    assert len(engine_children(restarted)) == 2
 
 
 @pytest.mark.timeout(60)
@@ -421,7 +419,7 @@ def test_cancel_of_a_stubborn_running_task_kills_its_process_group_within_5_s(ri
     pid_file = rig.data_dir / GRANDCHILD_PID_FILE
     grandchild = int(wait_until(lambda: pid_file.exists() and pid_file.read_text(), 10.0,
                                 lambda: "the engine wrote no grandchild pid"))
-    [child] = engine_children(server.process.pid)
+    [child] = engine_children(server)
     rig.strays |= {child, grandchild}
     assert os.getpgid(grandchild) == child
 
@@ -435,7 +433,7 @@ def test_cancel_of_a_stubborn_running_task_kills_its_process_group_within_5_s(ri
 
     next_id = rig.create(INSTANT)
     assert rig.wait_api(next_id)["status"] == "succeeded"
-    assert child not in engine_children(server.process.pid)
+    assert child not in engine_children(server)
 
 
 @pytest.mark.timeout(60)
@@ -444,7 +442,7 @@ def test_cancel_of_a_cooperative_running_task_stops_it_and_keeps_the_child_warm(
     server = rig.start(slots=1)
     task_id = rig.create(HOLDS)
     rig.wait_stored(task_id, running_with_progress)
-    [child] = engine_children(server.process.pid)
+    [child] = engine_children(server)
 
     started = time.monotonic()
     rig.queue.cancel(task_id, STATIC_OWNER_ID)
@@ -456,4 +454,4 @@ def test_cancel_of_a_cooperative_running_task_stops_it_and_keeps_the_child_warm(
 
     next_id = rig.create(INSTANT)
     assert rig.wait_api(next_id)["status"] == "succeeded"
-    assert engine_children(server.process.pid) == [child]   # stopped cooperatively: warm
+    assert engine_children(server) == [child]   # stopped cooperatively: warm

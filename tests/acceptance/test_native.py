@@ -215,6 +215,17 @@ def test_metrics_track_the_queue(http: httpx.Client, native_server: Server) -> N
         assert answer.headers["content-type"].startswith("text/plain")
         return metric_samples(answer.text)
 
+    def scrape_slots(state: str) -> dict:
+        """A scrape that shows one slot ``state``: serve's worker process reports its slots
+        once a second (worker/status.py)."""
+        deadline = time.monotonic() + 5.0
+        while True:
+            samples = scrape()
+            if sample(samples, "framecast_engine_slots", state=state) == 1 \
+                    or time.monotonic() > deadline:
+                return samples
+            time.sleep(0.1)
+
     base = scrape()
     assert sample(base, "framecast_info", version="0.1.0") == 1
     assert sample(base, "framecast_database_up") == 1
@@ -223,7 +234,7 @@ def test_metrics_track_the_queue(http: httpx.Client, native_server: Server) -> N
     created = [create(http, HOLD_MODEL), create(http, HOLD_MODEL),
                create(http, HOLD_MODEL, service_tier="flex"), create(http, FAILS_MODEL)]
     wait_native(http, created[0]["id"], until=("running",))
-    during = scrape()
+    during = scrape_slots("busy")
     assert sample(during, "framecast_queue_depth", model=HOLD_MODEL, tier="default") == 1
     assert sample(during, "framecast_queue_depth", model=HOLD_MODEL, tier="flex") == 1
     assert sample(during, "framecast_queue_depth", model=FAILS_MODEL, tier="default") == 1
@@ -231,7 +242,7 @@ def test_metrics_track_the_queue(http: httpx.Client, native_server: Server) -> N
     assert sample(during, "framecast_engine_slots", state="busy") == 1
 
     finished = [wait_native(http, t["id"]) for t in created]
-    after = scrape()
+    after = scrape_slots("idle")
     assert sample(after, "framecast_queue_depth", model=HOLD_MODEL, tier="default") == 0
     assert sample(after, "framecast_queue_depth", model=HOLD_MODEL, tier="flex") == 0
     assert sample(after, "framecast_tasks", status="queued") == 0
@@ -251,14 +262,16 @@ def test_readyz(native_server: Server, tmp_path: Path) -> None:
     assert ready.status_code == 200, ready.text
     body = ready.json()
     assert body["status"] == "ready" and body["checks"]["database"]["ok"]
-    assert body["checks"]["worker"]["in_process"] is True
-    assert len(body["checks"]["worker"]["slots"]) == 1
+    worker = body["checks"]["worker"]
+    # the worker runs in the process serve started as; this answer came from its API child
+    assert worker["embedded"] is True and worker["worker_pid"] == native_server.process.pid
+    assert len(worker["slots"]) == 1 and worker["slots"][0]["state"] == "ready"
 
     api_only = start_server(tmp_path / "data", slots=1, extra_args=["--no-worker"])
     try:
         answer = httpx.get(f"{api_only.root}/readyz", timeout=30)
         assert answer.status_code == 200
-        assert answer.json()["checks"]["worker"]["in_process"] is False
+        assert answer.json()["checks"]["worker"]["embedded"] is False
         # make storage unwritable: root ignores file modes, so the directory becomes a file
         files = api_only.data_dir / "files"
         shutil.rmtree(files)
@@ -268,7 +281,7 @@ def test_readyz(native_server: Server, tmp_path: Path) -> None:
         checks = answer.json()["checks"]
         assert checks["storage"]["ok"] is False and checks["database"]["ok"] is True
         metrics = metric_samples(httpx.get(f"{api_only.root}/metrics", timeout=30).text)
-        assert sample(metrics, "framecast_worker_in_process") == 0
+        assert sample(metrics, "framecast_worker_embedded") == 0
     finally:
         stop_server(api_only)
     assert_clean_log(api_only)

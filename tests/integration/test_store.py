@@ -470,31 +470,83 @@ def test_terminal_states_never_change(queue: TaskQueue, clock: FakeClock) -> Non
 
 # ---- wake-ups ---------------------------------------------------------------------------------
 
+ENQUEUE_IN_A_SUBPROCESS = (
+    "import sys; from framecast.store.db import open_database; "
+    "from framecast.store.queue import TaskQueue, NewTask; "
+    "q = TaskQueue(open_database(sys.argv[1])); "
+    "q.enqueue(NewTask(id=sys.argv[2], owner_id='alice', kind='video', model='m', "
+    "engine='motion', spec={})); q.close()")
+
+
 def test_enqueue_wakes_a_waiting_worker(queue: TaskQueue, db_url: str) -> None:
-    """In-process on both backends; across connections (NOTIFY) on PostgreSQL."""
+    """Woken by an enqueue in its own queue, in another queue of this process, and in
+    another process: NOTIFY on PostgreSQL, the wake-up bus on a SQLite file."""
     other = TaskQueue(open_database(db_url))
+
+    def in_a_subprocess(task: NewTask) -> None:
+        subprocess.run([sys.executable, "-c", ENQUEUE_IN_A_SUBPROCESS, db_url, task.id],
+                       check=True, timeout=60)
+
     try:
-        producers = [queue]
-        if queue.engine.dialect.name == "postgresql":
-            producers.append(other)
-            queue.wait_for_work(5)     # starts the listener; it wakes us once it LISTENs
-        for n, producer in enumerate(producers):
+        queue.wait_for_work(5)     # starts the listener; it wakes us once it listens
+        for n, produce in enumerate((queue.enqueue, other.enqueue, in_a_subprocess)):
             queue.wait_for_work(0)     # clear a pending wake-up
             waited: list[float] = []
-            waiter = threading.Thread(target=_timed_wait, args=(queue, 10, waited))
+            waiter = threading.Thread(target=_timed_wait, args=(queue, 30, waited))
             waiter.start()
             time.sleep(0.2)
-            producer.enqueue(new(f"t{n}"))
-            waiter.join(15)
-            assert waited and waited[0] < 5, f"not woken by {producer is queue and 'self'}"
+            started = time.monotonic()
+            produce(new(f"t{n}"))
+            produced_in = time.monotonic() - started   # a subprocess takes a second or two
+            waiter.join(35)
+            assert waited and waited[0] < 0.2 + produced_in + 1.0, f"not woken by producer {n}"
     finally:
         other.close()
         other.engine.dispose()
 
 
-def _timed_wait(queue: TaskQueue, timeout_s: float, waited: list[float]) -> None:
+def test_a_waiter_is_woken_only_by_tasks_for_its_engines(queue: TaskQueue, db_url: str) -> None:
+    other = TaskQueue(open_database(db_url))
+    try:
+        queue.wait_for_work(5, ["motion"])   # starts the listener; it wakes us once it listens
+        for engine, woken in (("testcard", False), ("motion", True)):
+            queue.wait_for_work(0, ["motion"])   # clear a pending wake-up
+            waited: list[float] = []
+            waiter = threading.Thread(target=_timed_wait, args=(queue, 2, waited),
+                                      kwargs={"engines": ["motion"]})
+            waiter.start()
+            time.sleep(0.2)
+            other.enqueue(new(f"for-{engine}", engine=engine))
+            waiter.join(10)
+            assert waited and (waited[0] < 1.5) is woken, (engine, waited)
+    finally:
+        other.close()
+        other.engine.dispose()
+
+
+def test_a_kill_request_in_another_queue_reaches_cancel_listeners(queue: TaskQueue,
+                                                                   db_url: str) -> None:
+    heard: list[str] = []
+    queue.add_cancel_listener(heard.append)
+    queue.enqueue(new("r"))
+    claim_one(queue)
+    other = TaskQueue(open_database(db_url))
+    try:
+        time.sleep(0.5)   # PostgreSQL: the LISTEN connection is open
+        other.cancel("r", "alice")
+        deadline = time.monotonic() + 5
+        while "r" not in heard and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert "r" in heard
+    finally:
+        other.close()
+        other.engine.dispose()
+
+
+def _timed_wait(queue: TaskQueue, timeout_s: float, waited: list[float],
+                engines: list[str] | None = None) -> None:
     started = time.monotonic()
-    queue.wait_for_work(timeout_s)
+    queue.wait_for_work(timeout_s, engines)
     waited.append(time.monotonic() - started)
 
 

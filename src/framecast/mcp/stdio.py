@@ -71,7 +71,7 @@ def stdio_server_for(runtime: Runtime, caller: Caller, *, run_worker: bool = Tru
     @asynccontextmanager
     async def lifespan(_server: MCPServer[Any]) -> AsyncIterator[dict[str, Any]]:
         if run_worker:
-            start_supervisor(runtime)
+            start_supervisor(runtime, serving=False)
         webhooks = start_webhooks(runtime)   # callbacks of tasks made here are sent from here
         log.info("framecast mcp ready (data: %s)", runtime.settings.data_dir.resolve())
         try:

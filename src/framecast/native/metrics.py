@@ -1,7 +1,7 @@
 """Prometheus metrics, read from the database at scrape time.
 
 ``FramecastCollector`` is a ``prometheus_client`` custom collector: every scrape asks the
-database (``store/stats.py``) and this process's worker supervisor, so any API process of a
+database (``store/stats.py``) and this server's worker supervisor, so any API process of a
 fleet reports the same queue numbers, and nothing is counted in memory that a restart loses.
 
     framecast_info{version}                          1
@@ -14,9 +14,10 @@ fleet reports the same queue numbers, and nothing is counted in memory that a re
                                                      (quantiles 0.5/0.95 over the last 500;
                                                      _count/_sum over every stored task)
     framecast_task_failures_total{reason}            failed tasks by error code
-    framecast_engine_slots{state}                    this process's slots: busy|idle|loading|
+    framecast_engine_slots{state}                    this server's slots: busy|idle|loading|
                                                      defunct (zeros when it runs no worker)
-    framecast_worker_in_process                      1 when this process runs a supervisor
+    framecast_worker_embedded                        1 when this server runs a worker (serve
+                                                     without --no-worker)
     framecast_webhook_backlog                        pending webhook deliveries (absent when
                                                      the database has no outbox table)
 
@@ -156,12 +157,12 @@ class FramecastCollector(Collector):
             yield family
 
     def _worker_metrics(self) -> Iterator[Metric]:
-        supervisor = self.runtime.supervisor
+        supervisor = self.runtime.worker_view()
         slots = GaugeMetricFamily("framecast_engine_slots",
-                                  "This process's engine slots by state.", labels=["state"])
+                                  "This server's engine slots by state.", labels=["state"])
         for state, count in slot_states(supervisor).items():
             slots.add_metric([state], count)
         yield slots
-        yield GaugeMetricFamily("framecast_worker_in_process",
-                                "1 when this process runs a worker supervisor.",
+        yield GaugeMetricFamily("framecast_worker_embedded",
+                                "1 when this server runs a worker supervisor.",
                                 value=0 if supervisor is None else 1)

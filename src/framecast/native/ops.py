@@ -2,9 +2,10 @@
 
 ``/readyz`` answers 200 when this process can serve: the database answers ``SELECT 1``, the
 blob store is writable (``storage.healthy()``), and, when this process runs a worker, at least
-one engine slot is alive (not defunct) and the supervisor is not stopping. A process started
-with ``--no-worker`` says so and is ready on the first two checks alone. Otherwise 503, with
-every check's details in the body either way.
+one engine slot is alive (not defunct) and the supervisor is not stopping. ``serve`` runs its
+worker in its own process, so its API processes read the slots from the worker's snapshot
+(``worker/status.py``). A server started with ``--no-worker`` says so and is ready on the
+first two checks alone. Otherwise 503, with every check's details in the body either way.
 
 ``/metrics`` is the Prometheus text format (``native/metrics.py``), computed at scrape time.
 """
@@ -22,6 +23,7 @@ from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4, generate_late
 
 from framecast.native.metrics import FramecastCollector, slot_states
 from framecast.store.stats import StatsReader
+from framecast.worker.status import STALE_S
 
 router = APIRouter(tags=["operations"])
 
@@ -44,18 +46,21 @@ def _check_storage(runtime: Any) -> dict[str, Any]:
 
 
 def _check_worker(runtime: Any) -> dict[str, Any]:
-    supervisor = runtime.supervisor
+    supervisor = runtime.worker_view()
     if supervisor is None:
-        return {"ok": True, "in_process": False,
-                "detail": "this process runs no worker (serve --no-worker); tasks are run "
+        return {"ok": True, "embedded": False,
+                "detail": "this server runs no worker (serve --no-worker); tasks are run "
                           "by `framecast worker` processes"}
     states = slot_states(supervisor)
     slots = [{"index": s.index, "state": s.state.value if s.state else "starting",
               "pid": s.pid, "task_id": s.task_id} for s in supervisor.slot_info()]
     alive = sum(states[k] for k in ("busy", "idle", "loading"))
-    check: dict[str, Any] = {"ok": alive > 0 and not supervisor.stopping, "in_process": True,
-                             "slots": slots, **states}
-    if supervisor.stopping:
+    check: dict[str, Any] = {"ok": alive > 0 and not supervisor.stopping, "embedded": True,
+                             "worker_pid": supervisor.pid, "slots": slots, **states}
+    if supervisor.pid is None:
+        check["error"] = (f"the worker process has not reported for {STALE_S:.0f} s "
+                          "(stopped or hung)")
+    elif supervisor.stopping:
         check["error"] = "the worker is shutting down"
     elif alive == 0:
         check["error"] = "every engine slot is defunct"

@@ -139,9 +139,11 @@ class TaskQueue:
             return conn.execute(stmt, params).first()
 
     def _notify(self, channel: str, payload: str, conn: Connection | None = None) -> None:
-        """NOTIFY other processes, after the change it announces has committed (on
-        ``conn`` when it is an autocommit connection); a no-op on SQLite."""
+        """Tell other processes, after the change it announces has committed: NOTIFY on
+        PostgreSQL (on ``conn`` when it is an autocommit connection), a datagram to the
+        other processes of the file on SQLite."""
         if self._dialect != "postgresql":
+            self._wakeups.announce(channel, payload)
             return
         params = {"p_channel": channel, "p_payload": payload}
         if conn is not None:
@@ -176,10 +178,12 @@ class TaskQueue:
                 return [self.enqueue_many([new])[0] for new in news]
             return [InvalidInput(f"a task with id {news[0].id} already exists", param="id")]
         results: builtins.list[Task | InvalidInput] = [task_from_row(v) for v in rows]
-        if self._notifier is not None:   # after the commit, off the request path
-            for engine_name in {new.engine for new in news}:
+        for engine_name in {new.engine for new in news}:   # after the commit
+            if self._notifier is not None:    # PostgreSQL: off the request path
                 self._notifier.notify(q.TASK_CHANNEL, engine_name)
-        self._wakeups.work_available()
+            else:                             # SQLite: a datagram costs microseconds
+                self._wakeups.announce(q.TASK_CHANNEL, engine_name)
+            self._wakeups.work_available(engine_name)
         return results
 
     @staticmethod
@@ -363,7 +367,7 @@ class TaskQueue:
     def _work_available(self, engine: str) -> None:
         """Announce a task that (re-)entered the queue, here and to other processes."""
         self._notify(q.TASK_CHANNEL, engine)
-        self._wakeups.work_available()
+        self._wakeups.work_available(engine)
 
     @staticmethod
     def _fenced_result(row: Row[Any] | None, task_id: str, what: str) -> Task:
@@ -482,18 +486,20 @@ class TaskQueue:
 
     # ---- wake-ups ------------------------------------------------------------------------
 
-    def wait_for_work(self, timeout_s: float) -> None:
-        """Block until NOTIFY (PostgreSQL) or an enqueue in this process says there is
-        work, or ``timeout_s`` passes. Only a hint: claim is the source of truth."""
-        self._wakeups.wait_for_work(timeout_s)
+    def wait_for_work(self, timeout_s: float, engines: Sequence[str] | None = None) -> None:
+        """Block until an enqueue in this process or another (NOTIFY on PostgreSQL, the
+        wake-up bus on SQLite) says there is work for one of ``engines`` (None: any), or
+        ``timeout_s`` passes. Only a hint: claim is the source of truth."""
+        self._wakeups.wait_for_work(timeout_s, engines)
 
     def notify_local(self) -> None:
         """Wake this process's ``wait_for_work`` callers (e.g. on shutdown)."""
         self._wakeups.work_available()
 
     def add_cancel_listener(self, listener: CancelListener) -> None:
-        """Call ``listener(task_id)`` when a kill is requested in this process, or in any
-        process on PostgreSQL (NOTIFY ``framecast_cancel``). A hint, like ``wait_for_work``."""
+        """Call ``listener(task_id)`` when a kill is requested in any process of the
+        database (NOTIFY ``framecast_cancel``, or the SQLite wake-up bus). A hint, like
+        ``wait_for_work``."""
         self._wakeups.add_cancel_listener(listener)
 
     def remove_cancel_listener(self, listener: CancelListener) -> None:

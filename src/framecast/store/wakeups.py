@@ -1,5 +1,6 @@
 """Wake-ups for idle workers and running-task kills: an in-process event, plus PostgreSQL
-LISTEN/NOTIFY when the database is PostgreSQL.
+LISTEN/NOTIFY when the database is PostgreSQL, or datagrams between the processes of one
+SQLite file (``store/wakebus.py``).
 
 A wake-up only shortens a wait; the database is always the source of truth, and workers
 poll it every second or two whether or not a notification arrives (notifications are lost
@@ -10,8 +11,9 @@ while a listener is disconnected).
 * ``framecast_cancel`` (payload: task id) is sent when a kill is requested; it calls the
   registered cancel listeners so a supervisor can check that task at once.
 
-In one process (``framecast serve`` on SQLite), the same events are raised locally, so the
-API's own enqueue wakes its in-process workers immediately.
+The same events are always raised in the process itself too, so an in-process enqueue wakes
+that process's workers immediately. On SQLite, ``announce`` sends them to the other
+processes of the database file (the API and worker processes of ``framecast serve``).
 
 Enqueues announce themselves through a :class:`Notifier`: one background thread that sends
 a ``framecast_tasks`` NOTIFY per engine for each burst of enqueues (at most one per
@@ -23,11 +25,12 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from sqlalchemy import Engine
 
 from framecast.store.queries import CANCEL_CHANNEL, NOTIFY, TASK_CHANNEL
+from framecast.store.wakebus import WakeBus
 
 log = logging.getLogger("framecast.store")
 
@@ -103,12 +106,23 @@ class Wakeups:
         self._lock = threading.Lock()
         self._closed = threading.Event()
         self._listener: threading.Thread | None = None
+        self._bus = WakeBus.for_engine(engine)
+        self._serves: frozenset[str] | None = None   # engines this process's waiters claim
 
     # ---- raising -------------------------------------------------------------------------
 
-    def work_available(self) -> None:
-        """Wake every thread in ``wait_for_work`` of this process."""
-        self._work.set()
+    def announce(self, channel: str, payload: str) -> None:
+        """Send an event to the other processes of this SQLite file (a no-op elsewhere:
+        PostgreSQL's NOTIFY is sent by the queue, inside or after its transaction)."""
+        if self._bus is not None:
+            self._bus.send(channel, payload)
+
+    def work_available(self, engine: str = "") -> None:
+        """Wake every thread in ``wait_for_work`` of this process, unless they wait only
+        for other engines than ``engine`` ("": any, e.g. on shutdown)."""
+        serves = self._serves
+        if not engine or serves is None or engine in serves:
+            self._work.set()
 
     def cancel_requested(self, task_id: str) -> None:
         """Tell this process's cancel listeners that ``task_id`` should be killed."""
@@ -122,16 +136,19 @@ class Wakeups:
 
     # ---- waiting -------------------------------------------------------------------------
 
-    def wait_for_work(self, timeout_s: float) -> bool:
-        """Block until a wake-up or ``timeout_s``; True when woken."""
+    def wait_for_work(self, timeout_s: float, engines: Sequence[str] | None = None) -> bool:
+        """Block until a wake-up for one of ``engines`` (None: any) or ``timeout_s``; True
+        when woken. A wake-up for an engine nobody here claims is dropped, so a worker is
+        not sent to the database by tasks another worker serves."""
+        self._serves = None if engines is None else frozenset(engines)
         self._ensure_listener()
         woken = self._work.wait(timeout_s)
         self._work.clear()
         return woken
 
     def add_cancel_listener(self, listener: CancelListener) -> None:
-        """Call ``listener(task_id)`` whenever a kill is requested (here or, on PostgreSQL,
-        in any process)."""
+        """Call ``listener(task_id)`` whenever a kill is requested, in any process of the
+        database."""
         with self._lock:
             self._cancel_listeners.append(listener)
         self._ensure_listener()
@@ -143,22 +160,36 @@ class Wakeups:
                 self._cancel_listeners.remove(listener)
 
     def close(self) -> None:
-        """Stop the LISTEN thread (if any) and wake every waiter."""
+        """Stop the LISTEN thread or the bus (if any) and wake every waiter."""
         self._closed.set()
         self._work.set()
         if self._listener is not None:
             self._listener.join(timeout=LISTEN_POLL_S * 4)
+        if self._bus is not None:
+            self._bus.close()
 
-    # ---- PostgreSQL LISTEN ---------------------------------------------------------------
+    # ---- receiving: PostgreSQL LISTEN, or the SQLite bus ---------------------------------
 
     def _ensure_listener(self) -> None:
-        if self._engine.dialect.name != "postgresql" or self._closed.is_set():
+        if self._closed.is_set():
+            return
+        if self._bus is not None:
+            self._bus.listen(self._received)
+            return
+        if self._engine.dialect.name != "postgresql":
             return
         with self._lock:
             if self._listener is None:
                 self._listener = threading.Thread(target=self._listen, daemon=True,
                                                   name="framecast-listen")
                 self._listener.start()
+
+    def _received(self, channel: str, payload: str) -> None:
+        """An event from another process."""
+        if channel == CANCEL_CHANNEL:
+            self.cancel_requested(payload)
+        else:
+            self.work_available(payload)
 
     def _listen(self) -> None:
         """Hold one dedicated connection (outside the pool) that LISTENs on both channels."""
@@ -174,10 +205,7 @@ class Wakeups:
                     self.work_available()
                     while not self._closed.is_set():
                         for note in conn.notifies(timeout=LISTEN_POLL_S):
-                            if note.channel == CANCEL_CHANNEL:
-                                self.cancel_requested(note.payload)
-                            else:
-                                self.work_available()
+                            self._received(note.channel, note.payload)
             except Exception as exc:  # a dropped connection must not end the thread
                 if self._closed.is_set():
                     break

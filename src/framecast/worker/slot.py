@@ -12,7 +12,9 @@ All database and storage calls happen here, never in the child.
 from __future__ import annotations
 
 import logging
+import os
 import shutil
+import sys
 import threading
 import time
 from dataclasses import dataclass
@@ -60,6 +62,19 @@ class _Run:
     kill_deadline: float = 0.0
 
 
+def lower_priority(nice: int) -> None:
+    """Lower the calling thread's CPU priority by ``nice`` (Linux schedules threads one by
+    one); the engine children it spawns from now on inherit it. A no-op for 0 or elsewhere
+    than Linux, where a thread id is not a process id."""
+    if nice <= 0 or not sys.platform.startswith("linux"):
+        return
+    try:
+        current = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), min(19, current + nice))
+    except OSError as exc:
+        log.warning("could not lower the worker's CPU priority (%s)", exc)
+
+
 class Slot:
     """One engine child and the thread that feeds it tasks."""
 
@@ -77,6 +92,7 @@ class Slot:
     def loop(self) -> None:
         """Claim and run tasks until the supervisor stops."""
         sup = self.sup
+        lower_priority(sup.nice)
         while not sup.stopping:
             if not self._ensure_child():
                 sup.sleep(SPAWN_RETRY_S)
@@ -88,7 +104,7 @@ class Slot:
                 sup.sleep(sup.poll_s)
                 continue
             if not claims:
-                sup.queue.wait_for_work(sup.poll_s)
+                sup.queue.wait_for_work(sup.poll_s, sup.engine_list)
                 continue
             try:
                 self.run_task(claims[0])

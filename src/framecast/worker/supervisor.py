@@ -67,7 +67,8 @@ class Supervisor:
                  heartbeat_s: float = HEARTBEAT_S, lease_s: float = LEASE_S,
                  poll_s: float = 1.0, kill_grace_s: float = 2.0,
                  progress_interval_s: float = 0.5, cancel_check_s: float = 0.5,
-                 reap_interval_s: float = REAP_INTERVAL_S, warm_engines: int = 1) -> None:
+                 reap_interval_s: float = REAP_INTERVAL_S, warm_engines: int = 1,
+                 nice: int = 0) -> None:
         self.queue = queue
         self.storage = storage
         self.engine_list = sorted(engines) if engines is not None else None
@@ -82,6 +83,7 @@ class Supervisor:
         self.cancel_check_s = cancel_check_s
         self.reap_interval_s = reap_interval_s
         self.warm_engines = warm_engines
+        self.nice = nice   # slot threads and engine children run this much below normal
         self.slots = [Slot(self, n) for n in range(max(1, slots))]
         self._stop = threading.Event()
         self._drain_deadline = float("inf")
@@ -139,6 +141,11 @@ class Supervisor:
                 signal.signal(sig, handler)
 
     # ---- what slots ask --------------------------------------------------------------------
+
+    @property
+    def pid(self) -> int:
+        """The process the supervisor runs in."""
+        return os.getpid()
 
     @property
     def stopping(self) -> bool:

@@ -1,0 +1,119 @@
+"""How ``framecast serve``'s worker process shows its engine slots to serve's API processes.
+
+``serve`` runs its worker supervisor in the process it started as and the HTTP API in child
+processes, so ``/readyz`` and ``/metrics``, answered by an API process, cannot ask the
+supervisor directly. ``StatusWriter`` (in the worker process) writes a snapshot of the
+slots to a small JSON file in the data directory once a second, replacing it atomically;
+``ReportedWorker`` (in an API process) reads it when asked. A snapshot older than
+``STALE_S`` means the worker stopped reporting, and the worker counts as stopping.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from framecast.worker.messages import ChildState
+from framecast.worker.supervisor import SlotInfo
+
+log = logging.getLogger("framecast.worker")
+
+INTERVAL_S = 1.0    # how often the worker process writes its snapshot
+STALE_S = 5.0       # a snapshot older than this: the worker stopped reporting
+
+
+def status_path(data_dir: Path, pid: int) -> Path:
+    """Where the worker process ``pid`` of a serve on ``data_dir`` writes its snapshot."""
+    return data_dir / "run" / f"worker-{pid}.json"
+
+
+class StatusWriter:
+    """Writes ``supervisor``'s snapshot to ``path`` every ``interval_s`` until stopped."""
+
+    def __init__(self, supervisor: Any, path: Path, interval_s: float = INTERVAL_S) -> None:
+        self.supervisor = supervisor
+        self.path = path
+        self.interval_s = interval_s
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        """Write the first snapshot now and the next ones from a background thread."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.write()
+        self._thread = threading.Thread(target=self._run, daemon=True,
+                                        name="framecast-worker-status")
+        self._thread.start()
+
+    def write(self) -> None:
+        """Replace the snapshot file with the supervisor's current state."""
+        sup = self.supervisor
+        body = {"worker_id": sup.worker_id, "pid": os.getpid(), "stopping": sup.stopping,
+                "written_at": time.time(),
+                "slots": [{"index": s.index, "pid": s.pid,
+                           "state": s.state.value if s.state else None, "loads": s.loads,
+                           "tasks_run": s.tasks_run, "task_id": s.task_id}
+                          for s in sup.slot_info()]}
+        partial = self.path.with_name(self.path.name + ".partial")
+        partial.write_text(json.dumps(body))
+        partial.replace(self.path)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval_s):
+            try:
+                self.write()
+            except OSError as exc:
+                log.warning("could not write the worker status (%s)", exc)
+
+    def stop(self) -> None:
+        """Stop writing and remove the file (the worker is gone)."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=self.interval_s * 4)
+        self.path.unlink(missing_ok=True)
+
+
+class ReportedWorker:
+    """serve's worker as an API process sees it: ``slot_info()`` and ``stopping``, the
+    two things ``/readyz`` and ``/metrics`` ask a supervisor, read from its snapshot."""
+
+    def __init__(self, path: Path, stale_s: float = STALE_S) -> None:
+        self.path = path
+        self.stale_s = stale_s
+
+    def snapshot(self) -> dict[str, Any] | None:
+        """The last snapshot, or None when there is none or it is older than ``stale_s``."""
+        try:
+            body = json.loads(self.path.read_text())
+        except (OSError, ValueError):
+            return None
+        if time.time() - float(body.get("written_at", 0)) > self.stale_s:
+            return None
+        return body
+
+    @property
+    def pid(self) -> int | None:
+        """The worker process's pid (None without a fresh snapshot)."""
+        body = self.snapshot()
+        return body["pid"] if body else None
+
+    @property
+    def stopping(self) -> bool:
+        """Whether the worker is stopping, or stopped reporting."""
+        body = self.snapshot()
+        return body is None or bool(body["stopping"])
+
+    def slot_info(self) -> list[SlotInfo]:
+        """The slots of the last fresh snapshot (none without one)."""
+        body = self.snapshot()
+        if body is None:
+            return []
+        return [SlotInfo(index=s["index"], pid=s["pid"],
+                         state=ChildState(s["state"]) if s["state"] else None,
+                         loads=s["loads"], tasks_run=s["tasks_run"], task_id=s["task_id"])
+                for s in body["slots"]]
