@@ -55,7 +55,9 @@ class Runtime:
         """This server's worker as ``/readyz`` and ``/metrics`` see it (``slot_info()``,
         ``stopping``, ``pid``): the supervisor of this process, or the snapshot of serve's
         worker process (``worker/status.py``); None when the server runs no worker."""
-        return self.supervisor if self.supervisor is not None else self.reported_worker
+        if self.supervisor is not None:
+            return self.supervisor
+        return self.reported_worker.read() if self.reported_worker is not None else None
 
     def close(self) -> None:
         """Stop the worker and release the database."""

@@ -26,17 +26,17 @@ def test_an_api_process_reads_the_slots_the_worker_wrote(tmp_path: Path) -> None
     writer = StatusWriter(supervisor, path, interval_s=60)
     writer.start()
     try:
-        reported = ReportedWorker(path)
+        reported = ReportedWorker(path).read()
         assert reported.pid == os.getpid() and reported.stopping is False
         assert reported.slot_info() == supervisor.slot_info()
         assert slot_states(reported) == {"busy": 1, "idle": 1, "loading": 1, "defunct": 0}
         supervisor.stopping = True
         writer.write()
-        assert reported.stopping is True
+        assert ReportedWorker(path).read().stopping is True
     finally:
         writer.stop()
     assert not path.exists()
-    assert ReportedWorker(path).pid is None and ReportedWorker(path).slot_info() == []
+    assert ReportedWorker(path).read().pid is None and ReportedWorker(path).read().slot_info() == []
 
 
 def test_a_worker_that_stopped_reporting_counts_as_stopping(tmp_path: Path) -> None:
@@ -46,9 +46,9 @@ def test_a_worker_that_stopped_reporting_counts_as_stopping(tmp_path: Path) -> N
     body = json.loads(path.read_text())
     body["written_at"] -= 10.0   # the worker has been silent for 10 s
     path.write_text(json.dumps(body))
-    reported = ReportedWorker(path, stale_s=5.0)
+    reported = ReportedWorker(path, stale_s=5.0).read()
     assert reported.stopping is True and reported.pid is None and reported.slot_info() == []
-    assert ReportedWorker(path, stale_s=30.0).slot_info()[0].state is ChildState.READY
+    assert ReportedWorker(path, stale_s=30.0).read().slot_info()[0].state is ChildState.READY
 
 
 def test_readyz_of_an_api_process_follows_the_worker_process(tmp_path: Path) -> None:
@@ -56,7 +56,7 @@ def test_readyz_of_an_api_process_follows_the_worker_process(tmp_path: Path) -> 
 
     path = tmp_path / "worker.json"
     supervisor = fake_supervisor([ChildState.READY])
-    runtime = SimpleNamespace(worker_view=lambda: ReportedWorker(path))
+    runtime = SimpleNamespace(worker_view=lambda: ReportedWorker(path).read())
     silent = _check_worker(runtime)
     assert silent["ok"] is False and "has not reported" in silent["error"]
     StatusWriter(supervisor, path).write()

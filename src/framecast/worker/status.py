@@ -4,7 +4,7 @@
 processes, so ``/readyz`` and ``/metrics``, answered by an API process, cannot ask the
 supervisor directly. ``StatusWriter`` (in the worker process) writes a snapshot of the
 slots to a small JSON file in the data directory once a second, replacing it atomically;
-``ReportedWorker`` (in an API process) reads it when asked. A snapshot older than
+``ReportedWorker`` (in an API process) reads it, once per question asked. A snapshot older than
 ``STALE_S`` means the worker stopped reporting, and the worker counts as stopping.
 """
 
@@ -15,6 +15,7 @@ import logging
 import os
 import threading
 import time
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -55,10 +56,7 @@ class StatusWriter:
         sup = self.supervisor
         body = {"worker_id": sup.worker_id, "pid": os.getpid(), "stopping": sup.stopping,
                 "written_at": time.time(),
-                "slots": [{"index": s.index, "pid": s.pid,
-                           "state": s.state.value if s.state else None, "loads": s.loads,
-                           "tasks_run": s.tasks_run, "task_id": s.task_id}
-                          for s in sup.slot_info()]}
+                "slots": [asdict(s) for s in sup.slot_info()]}   # ChildState: a str
         partial = self.path.with_name(self.path.name + ".partial")
         partial.write_text(json.dumps(body))
         partial.replace(self.path)
@@ -78,42 +76,39 @@ class StatusWriter:
         self.path.unlink(missing_ok=True)
 
 
+@dataclass(frozen=True)
+class WorkerSnapshot:
+    """One read of the worker's snapshot: ``slot_info()``, ``stopping`` and ``pid``, what
+    ``/readyz`` and ``/metrics`` ask a supervisor. ``pid`` None: no fresh snapshot."""
+
+    pid: int | None
+    stopping: bool
+    slots: tuple[SlotInfo, ...] = ()
+
+    def slot_info(self) -> list[SlotInfo]:
+        """The slots as the worker last reported them."""
+        return list(self.slots)
+
+
+SILENT = WorkerSnapshot(pid=None, stopping=True)   # no snapshot, or a stale one
+
+
 class ReportedWorker:
-    """serve's worker as an API process sees it: ``slot_info()`` and ``stopping``, the
-    two things ``/readyz`` and ``/metrics`` ask a supervisor, read from its snapshot."""
+    """serve's worker as an API process sees it, read from the worker's snapshot file."""
 
     def __init__(self, path: Path, stale_s: float = STALE_S) -> None:
         self.path = path
         self.stale_s = stale_s
 
-    def snapshot(self) -> dict[str, Any] | None:
-        """The last snapshot, or None when there is none or it is older than ``stale_s``."""
+    def read(self) -> WorkerSnapshot:
+        """The last snapshot, or ``SILENT`` when there is none or it is older than
+        ``stale_s`` (the worker stopped reporting, and counts as stopping)."""
         try:
             body = json.loads(self.path.read_text())
         except (OSError, ValueError):
-            return None
+            return SILENT
         if time.time() - float(body.get("written_at", 0)) > self.stale_s:
-            return None
-        return body
-
-    @property
-    def pid(self) -> int | None:
-        """The worker process's pid (None without a fresh snapshot)."""
-        body = self.snapshot()
-        return body["pid"] if body else None
-
-    @property
-    def stopping(self) -> bool:
-        """Whether the worker is stopping, or stopped reporting."""
-        body = self.snapshot()
-        return body is None or bool(body["stopping"])
-
-    def slot_info(self) -> list[SlotInfo]:
-        """The slots of the last fresh snapshot (none without one)."""
-        body = self.snapshot()
-        if body is None:
-            return []
-        return [SlotInfo(index=s["index"], pid=s["pid"],
-                         state=ChildState(s["state"]) if s["state"] else None,
-                         loads=s["loads"], tasks_run=s["tasks_run"], task_id=s["task_id"])
-                for s in body["slots"]]
+            return SILENT
+        return WorkerSnapshot(pid=body["pid"], stopping=bool(body["stopping"]), slots=tuple(
+            SlotInfo(**{**slot, "state": ChildState(slot["state"]) if slot["state"] else None})
+            for slot in body["slots"]))
