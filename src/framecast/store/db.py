@@ -24,7 +24,7 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Connection, Engine, create_engine, event, exc, make_url, pool, text
+from sqlalchemy import URL, Connection, Engine, create_engine, event, exc, make_url, pool, text
 
 log = logging.getLogger("framecast.store")
 
@@ -106,10 +106,25 @@ def ping_when_idle(engine: Engine) -> None:
             raise exc.DisconnectionError(f"ping failed: {error}") from error
 
 
-def _sqlite_engine(url: str, *, pool_size: int | None) -> Engine:
+def _in_memory(parsed: URL) -> bool:
+    database = parsed.database or ""
+    return database in ("", ":memory:") or "mode=memory" in str(parsed.query)
+
+
+def sqlite_file(url: str | URL) -> Path | None:
+    """The database file of a SQLite URL that names it by path; None for an in-memory
+    database, a ``file:`` URI, or another database."""
     parsed = make_url(url)
     database = parsed.database or ""
-    in_memory = database in ("", ":memory:") or "mode=memory" in str(parsed.query)
+    if parsed.get_backend_name() != "sqlite" or _in_memory(parsed) \
+            or database.startswith("file:"):
+        return None
+    return Path(database).expanduser().resolve()
+
+
+def _sqlite_engine(url: str, *, pool_size: int | None) -> Engine:
+    parsed = make_url(url)
+    in_memory = _in_memory(parsed)
     kwargs: dict[str, Any] = {
         "connect_args": {"check_same_thread": False,
                          "timeout": SQLITE_BUSY_TIMEOUT_MS / 1000},
@@ -118,8 +133,8 @@ def _sqlite_engine(url: str, *, pool_size: int | None) -> Engine:
         # one shared connection: only fit for single-threaded use (unit tests)
         kwargs["poolclass"] = pool.StaticPool
     else:
-        if not database.startswith("file:"):
-            Path(database).expanduser().resolve().parent.mkdir(parents=True, exist_ok=True)
+        if (path := sqlite_file(parsed)) is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
         size = pool_size or SQLITE_POOL_SIZE
         kwargs.update(poolclass=pool.QueuePool, pool_size=size, max_overflow=size)
     engine = create_engine(url, **kwargs)

@@ -30,6 +30,8 @@ from pathlib import Path
 
 from sqlalchemy import Engine
 
+from framecast.store.db import sqlite_file
+
 log = logging.getLogger("framecast.store")
 
 WAKE_DIR_SUFFIX = "-wake"     # next to the database file, as SQLite's own -wal and -shm
@@ -64,13 +66,9 @@ class WakeBus:
     def for_engine(cls, engine: Engine) -> WakeBus | None:
         """The bus of ``engine``'s SQLite file; None for PostgreSQL, an in-memory database,
         or a system without Linux's abstract socket namespace."""
-        if engine.dialect.name != "sqlite" or not sys.platform.startswith("linux"):
+        path = sqlite_file(engine.url)
+        if path is None or not sys.platform.startswith("linux"):
             return None
-        database = engine.url.database or ""
-        if database in ("", ":memory:") or database.startswith("file:") \
-                or "mode=memory" in str(engine.url.query):
-            return None
-        path = Path(database).expanduser().resolve()
         return cls(path.with_name(path.name + WAKE_DIR_SUFFIX))
 
     # ---- sending -------------------------------------------------------------------------
