@@ -16,6 +16,7 @@ single-statement work runs without BEGIN/COMMIT through ``autocommit(engine)``.
 from __future__ import annotations
 
 import logging
+import sqlite3
 import threading
 import time
 from contextlib import AbstractContextManager, nullcontext
@@ -146,7 +147,7 @@ def _sqlite_engine(url: str, *, pool_size: int | None) -> Engine:
         cursor = dbapi_connection.cursor()
         cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
         if not in_memory:
-            cursor.execute("PRAGMA journal_mode = WAL")
+            _enable_wal(cursor)
         cursor.execute("PRAGMA synchronous = NORMAL")
         cursor.execute("PRAGMA foreign_keys = ON")
         cursor.close()
@@ -158,6 +159,22 @@ def _sqlite_engine(url: str, *, pool_size: int | None) -> Engine:
             conn.exec_driver_sql("BEGIN IMMEDIATE" if mode == "IMMEDIATE" else "BEGIN")
 
     return engine
+
+
+def _enable_wal(cursor: Any) -> None:
+    """``PRAGMA journal_mode = WAL``. Switching a new file to WAL takes an exclusive lock,
+    and when another process holds one (two processes opening a new database together)
+    SQLite answers "database is locked" at once, without its busy handler: retry for up to
+    the busy timeout."""
+    deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT_MS / 1000
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as error:
+            if "locked" not in str(error) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.01)
 
 
 def read_only(engine: Engine) -> Engine:
