@@ -33,11 +33,13 @@ serve: $(STAMP)
 
 test: $(DIFFUSERS_STAMP) $(SEEDANCE_STAMP)
 	$(BIN)/ruff check src tests bench
+	$(BIN)/lint-imports
 	FRAMECAST_TEST_SEEDANCE_PYTHON=$(CURDIR)/$(SEEDANCE_VENV)/bin/python \
 	FRAMECAST_REQUIRE_DIFFUSERS=1 $(BIN)/python -m pytest -q -ra
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench
+	$(BIN)/lint-imports
 
 clean:
 	rm -rf $(VENV) $(SEEDANCE_VENV) build *.egg-info src/*.egg-info

@@ -426,7 +426,7 @@ STORE_ENGINE = "bench-store-only"  # no worker serves it, so the tasks stay queu
 
 def phase_store(database_url: str, load: Load) -> PhaseResult:
     """``TaskQueue.enqueue`` from ``store_threads`` threads, no HTTP: the store's ceiling."""
-    from framecast.store.queue import NewTask, TaskQueue
+    from framecast.db.queue import NewTask, TaskQueue
 
     queue = TaskQueue.open(database_url)
     samples = Samples()
@@ -464,7 +464,7 @@ DRAIN_THREADS = 2   # as many claimers as the server has engine slots by default
 def phase_drain(database_url: str, load: Load) -> PhaseResult:
     """``TaskQueue.claim`` then ``finish``, back to back from two threads, over the store
     phase's backlog (no HTTP, no engine): what a claim costs with thousands queued."""
-    from framecast.store.queue import TaskQueue
+    from framecast.db.queue import TaskQueue
 
     queue = TaskQueue.open(database_url)
     claims, finishes = Samples(), Samples()

@@ -13,7 +13,8 @@ from typing import Any
 
 import httpx
 import pytest
-from ark_support import (
+
+from tests.acceptance.support.server import (
     API_KEY,
     GUARDED_IMAGE_WAIT_S,
     ImageHost,

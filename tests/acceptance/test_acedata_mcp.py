@@ -16,8 +16,16 @@ from typing import Any
 import anyio
 import httpx
 import pytest
-from ark_support import API_KEY, VIDEO_MODEL, ImageHost, Server, download, probe_mp4
-from mcp_support import seedance_json, seedance_params, stdio_session
+
+from tests.acceptance.support.mcp import seedance_json, seedance_params, stdio_session
+from tests.acceptance.support.server import (
+    API_KEY,
+    VIDEO_MODEL,
+    ImageHost,
+    Server,
+    download,
+    probe_mp4,
+)
 
 POLLS = 30                  # mcp-seedance sleeps 5 s on every poll of an unfinished task
 SIZE_480P_16_9 = (864, 480)

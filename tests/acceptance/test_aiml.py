@@ -17,7 +17,10 @@ from typing import Any
 import httpx
 import pytest
 import requests
-from ark_support import (
+from PIL import Image
+
+from tests.acceptance.support.dialects import assert_aiml_error, root_client, wait_generation
+from tests.acceptance.support.server import (
     API_KEY,
     FAILS_MODEL,
     POLL_S,
@@ -28,8 +31,6 @@ from ark_support import (
     download,
     probe_mp4,
 )
-from dialect_support import assert_aiml_error, root_client, wait_generation
-from PIL import Image
 
 PROMPT = "Mona Lisa puts on glasses with her hands."
 PRO_15 = "bytedance/seedance-1-5-pro"

@@ -16,7 +16,8 @@ from pathlib import Path
 
 import httpx
 import pytest
-from ark_support import API_KEY, assert_clean_log, start_server, stop_server
+
+from tests.acceptance.support.server import API_KEY, assert_clean_log, start_server, stop_server
 
 pytestmark = pytest.mark.slow
 

@@ -11,13 +11,14 @@ from typing import Any
 
 import httpx
 import pytest
-from ark_support import API_KEY, IMAGE_MODEL, VIDEO_MODEL, ImageHost, Server
 from volcenginesdkarkruntime import Ark
 from volcenginesdkarkruntime._exceptions import (
     ArkAuthenticationError,
     ArkBadRequestError,
     ArkNotFoundError,
 )
+
+from tests.acceptance.support.server import API_KEY, IMAGE_MODEL, VIDEO_MODEL, ImageHost, Server
 
 TASKS = "/contents/generations/tasks"
 TYPES = {400: "BadRequest", 401: "Unauthorized", 404: "NotFound", 413: "BadRequest"}

@@ -9,8 +9,15 @@ from typing import Any
 
 import httpx
 import pytest
-from ark_engines import FAILURE_MESSAGE
-from ark_support import (
+from volcenginesdkarkruntime import Ark
+from volcenginesdkarkruntime._exceptions import (
+    ArkBadRequestError,
+    ArkInternalServerError,
+    ArkNotFoundError,
+)
+
+from tests.acceptance.support.ark_engines import FAILURE_MESSAGE
+from tests.acceptance.support.server import (
     API_KEY,
     FAILS_IMAGE_MODEL,
     GUARDED_IMAGE_WAIT_S,
@@ -20,12 +27,6 @@ from ark_support import (
     Server,
     download,
     png_size,
-)
-from volcenginesdkarkruntime import Ark
-from volcenginesdkarkruntime._exceptions import (
-    ArkBadRequestError,
-    ArkInternalServerError,
-    ArkNotFoundError,
 )
 
 BP_IMAGE_MODEL = "seedream-4-0-250828"

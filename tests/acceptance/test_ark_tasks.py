@@ -3,7 +3,7 @@ paging, DELETE by status (queued → cancelled, finished → gone, running/cance
 failed task's error, and owner isolation between two API keys.
 
 Slots are held on purpose by the ``sleeps`` engine (model ``fc-test-sleeps``, configured by the
-acceptance server), failures come from ``ark_engines.FailsEngine`` (``fc-test-fails``).
+acceptance server), failures come from ``support.ark_engines.FailsEngine`` (``fc-test-fails``).
 """
 
 from __future__ import annotations
@@ -12,8 +12,11 @@ from typing import Any
 
 import httpx
 import pytest
-from ark_engines import FAILURE_MESSAGE
-from ark_support import (
+from volcenginesdkarkruntime import Ark
+from volcenginesdkarkruntime._exceptions import ArkBadRequestError, ArkNotFoundError
+
+from tests.acceptance.support.ark_engines import FAILURE_MESSAGE
+from tests.acceptance.support.server import (
     FAILS_MODEL,
     SLEEPS_MODEL,
     VIDEO_MODEL,
@@ -21,8 +24,6 @@ from ark_support import (
     Server,
     wait_task,
 )
-from volcenginesdkarkruntime import Ark
-from volcenginesdkarkruntime._exceptions import ArkBadRequestError, ArkNotFoundError
 
 SHORT = "a quiet harbour --rs 480p --frames 29"
 

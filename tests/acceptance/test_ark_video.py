@@ -17,7 +17,10 @@ from typing import Any
 import httpx
 import numpy as np
 import pytest
-from ark_support import (
+from PIL import Image
+
+from framecast.core import sizes
+from tests.acceptance.support.server import (
     VIDEO_MODEL,
     VIDEO_MODEL_15,
     VIDEO_MODEL_BP,
@@ -27,9 +30,6 @@ from ark_support import (
     probe_mp4,
     wait_task,
 )
-from PIL import Image
-
-from framecast.core import sizes
 
 RATIOS = ("16:9", "4:3", "1:1", "3:4", "9:16", "21:9", "9:21")
 SWEEP_10 = list(itertools.product(("480p", "720p", "1080p"), RATIOS))

@@ -33,7 +33,12 @@ from typing import Any
 
 import httpx
 import pytest
-from ark_support import (
+
+from framecast.core.errors import LeaseLost
+from framecast.core.task import Task, TaskStatus
+from framecast.db.queue import TaskQueue
+from framecast.edge.auth import STATIC_OWNER_ID
+from tests.acceptance.support.server import (
     API_KEY,
     TERMINAL,
     Server,
@@ -43,11 +48,6 @@ from ark_support import (
     stop_server,
 )
 
-from framecast.auth import STATIC_OWNER_ID
-from framecast.core.errors import LeaseLost
-from framecast.core.task import Task, TaskStatus
-from framecast.store.queue import TaskQueue
-
 pytestmark = pytest.mark.slow
 
 CRASH_ENV = {"FRAMECAST_LEASE_S": "3", "FRAMECAST_HEARTBEAT_S": "1",
@@ -55,7 +55,7 @@ CRASH_ENV = {"FRAMECAST_LEASE_S": "3", "FRAMECAST_HEARTBEAT_S": "1",
 SLEEPS = "fc-crash-sleeps"        # engine `sleeps`, SLEEPS_S seconds, honours cancel
 HOLDS = "fc-crash-holds"          # engine `sleeps`, a minute: holds a slot until cancelled
 INSTANT = "fc-crash-instant"      # engine `instant`
-STUBBORN = "fc-crash-stubborn"    # crash_engines:StubbornEngine, ignores cancel
+STUBBORN = "fc-crash-stubborn"    # support.crash_engines:StubbornEngine, ignores cancel
 SLEEPS_S = 2.0
 PROMPT = "a lighthouse at dusk --rs 480p --frames 29"
 GRANDCHILD_PID_FILE = "stubborn-grandchild.pid"
@@ -96,7 +96,7 @@ default_resolution = "480p"
 [[models]]
 id = "{STUBBORN}"
 kind = "video"
-engine = "crash_engines:StubbornEngine"
+engine = "tests.acceptance.support.crash_engines:StubbornEngine"
 default_resolution = "480p"
 [models.options]
 pid_file = "{data_dir / GRANDCHILD_PID_FILE}"

@@ -20,7 +20,18 @@ from typing import Any
 
 import anyio
 import httpx
-from ark_support import (
+from mcp import ClientSession
+
+from tests.acceptance.support.mcp import (
+    ProgressLog,
+    framecast_mcp_params,
+    http_session,
+    modern_http_client,
+    stdio_session,
+    structured,
+    text_of,
+)
+from tests.acceptance.support.server import (
     API_KEY,
     SLEEPS_MODEL,
     VIDEO_MODEL,
@@ -29,16 +40,6 @@ from ark_support import (
     download,
     png_size,
     probe_mp4,
-)
-from mcp import ClientSession
-from mcp_support import (
-    ProgressLog,
-    framecast_mcp_params,
-    http_session,
-    modern_http_client,
-    stdio_session,
-    structured,
-    text_of,
 )
 
 TOOLS = {"seedance_generate_video_from_image", "seedream_generate_image", "get_task",

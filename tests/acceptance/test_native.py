@@ -10,8 +10,9 @@ from pathlib import Path
 
 import httpx
 import pytest
-from ark_support import API_KEY, Server, assert_clean_log, start_server, stop_server
-from native_support import (
+from standardwebhooks import Webhook
+
+from tests.acceptance.support.native import (
     FAILS_MODEL,
     HOLD_MODEL,
     STEPS,
@@ -22,8 +23,14 @@ from native_support import (
     sample,
     wait_native,
 )
-from standardwebhooks import Webhook
-from webhook_support import receiving, static_secret
+from tests.acceptance.support.server import (
+    API_KEY,
+    Server,
+    assert_clean_log,
+    start_server,
+    stop_server,
+)
+from tests.acceptance.support.webhooks import receiving, static_secret
 
 TASKS = "/framecast/v1/tasks"
 

@@ -19,7 +19,15 @@ from typing import Any
 import httpx
 import openai
 import pytest
-from ark_support import (
+from PIL import Image
+
+from tests.acceptance.support.dialects import (
+    openai_client,
+    root_client,
+    wait_generation,
+    wait_video,
+)
+from tests.acceptance.support.server import (
     FAILS_MODEL,
     SLEEPS_MODEL,
     VIDEO_MODEL,
@@ -27,8 +35,6 @@ from ark_support import (
     Server,
     probe_mp4,
 )
-from dialect_support import openai_client, root_client, wait_generation, wait_video
-from PIL import Image
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 

@@ -12,14 +12,6 @@ from typing import Any
 
 import anyio
 import pytest
-from ark_support import (
-    API_KEY,
-    FAILS_MODEL,
-    ImageHost,
-    Server,
-    png_size,
-    probe_mp4,
-)
 
 from framecast.client import (
     AsyncFramecast,
@@ -29,6 +21,14 @@ from framecast.client import (
     NotFoundError,
     TaskEvent,
     TaskFailedError,
+)
+from tests.acceptance.support.server import (
+    API_KEY,
+    FAILS_MODEL,
+    ImageHost,
+    Server,
+    png_size,
+    probe_mp4,
 )
 
 CLI_TIMEOUT_S = 120

@@ -20,9 +20,16 @@ from typing import Any
 
 import httpx
 import pytest
-from ark_support import API_KEY, Server, assert_clean_log, start_server, stop_server
 from standardwebhooks import Webhook
-from webhook_support import (
+
+from tests.acceptance.support.server import (
+    API_KEY,
+    Server,
+    assert_clean_log,
+    start_server,
+    stop_server,
+)
+from tests.acceptance.support.webhooks import (
     HOLD,
     REDIRECT_TARGET,
     Hit,
@@ -45,7 +52,7 @@ default_resolution = "480p"
 [[models]]
 id = "{FAILS}"
 kind = "video"
-engine = "ark_engines:FailsEngine"
+engine = "tests.acceptance.support.ark_engines:FailsEngine"
 default_resolution = "480p"
 
 [[models]]

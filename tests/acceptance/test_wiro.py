@@ -16,9 +16,18 @@ from typing import Any
 
 import httpx
 import pytest
-from ark_support import API_KEY, SLEEPS_MODEL, ImageHost, Server, download, png_size, probe_mp4
-from webhook_support import create_key
 from websockets.sync.client import connect
+
+from tests.acceptance.support.server import (
+    API_KEY,
+    SLEEPS_MODEL,
+    ImageHost,
+    Server,
+    download,
+    png_size,
+    probe_mp4,
+)
+from tests.acceptance.support.webhooks import create_key
 
 I2V = "ByteDance/image-to-video-seedance-v1"
 T2V = "ByteDance/text-to-video-seedance-v1"

@@ -20,7 +20,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from browser_support import (
+from PIL import Image, ImageDraw
+
+from tests.browser.support.browser import (
     ARTIFACTS,
     CHROMIUM_ARGS,
     DESKTOP,
@@ -33,7 +35,6 @@ from browser_support import (
     start_server,
     stop_server,
 )
-from PIL import Image, ImageDraw
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

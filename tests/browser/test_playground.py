@@ -15,7 +15,15 @@ from typing import Any
 
 import httpx
 import pytest
-from browser_support import API_KEY, INSTANT_MODEL, PHONE, SLEEPS_MODEL, SLEEPS_S, Server
+
+from tests.browser.support.browser import (
+    API_KEY,
+    INSTANT_MODEL,
+    PHONE,
+    SLEEPS_MODEL,
+    SLEEPS_S,
+    Server,
+)
 
 pytestmark = pytest.mark.timeout(120)
 

@@ -1,25 +1,24 @@
-"""The diffusers engines on tiny, randomly initialised pipelines (``tiny*.py``), on the CPU.
+"""The diffusers engines on tiny, randomly initialised pipelines (``support/tiny*.py``), on
+the CPU.
 
 These tests need the ``framecast[diffusers]`` extra (torch, diffusers, transformers), which
 ``make test`` installs and asks for (``FRAMECAST_REQUIRE_DIFFUSERS=1``). Run elsewhere without
 the extra, they are skipped, saying so.
 
-The acceptance helpers (``ark_support``: a real ``framecast serve`` process) are importable
-here too.
+The acceptance helpers (``tests.acceptance.support.server``: a real ``framecast serve``
+process) serve these tests too.
 """
 
 from __future__ import annotations
 
 import importlib.util
 import os
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 HERE = Path(__file__).parent
-sys.path.insert(0, str(HERE.parent / "acceptance"))
 # nothing in these tests may reach the hub
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")

@@ -11,7 +11,6 @@ from typing import Any
 import numpy as np
 import pytest
 from PIL import Image
-from tiny_images import build_flux
 
 from framecast.core.errors import ConfigError
 from framecast.core.spec import ImageSpec, VideoSpec
@@ -28,6 +27,7 @@ from framecast.engines._diffusers import (
 )
 from framecast.engines.base import EngineInputs
 from framecast.engines.flux import FluxEngine
+from tests.engines.support.tiny_images import build_flux
 
 SIZE = 64           # a 64×64 image is an 8×8 latent: the pipeline runs in a blink
 SEED = 3

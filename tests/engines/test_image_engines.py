@@ -16,7 +16,13 @@ from typing import Any
 
 import httpx
 import pytest
-from ark_support import (
+from PIL import Image
+
+from framecast.core.errors import ConfigError, InvalidInput
+from framecast.core.spec import ImageInput, ImageSpec
+from framecast.engines._diffusers import DiffusersEngine, WeightsMissing
+from framecast.engines.base import Cancelled, EngineInputs, engine_class
+from tests.acceptance.support.server import (
     API_KEY,
     Server,
     assert_clean_log,
@@ -24,13 +30,7 @@ from ark_support import (
     start_server,
     stop_server,
 )
-from PIL import Image
-from tiny_images import BUILDERS
-
-from framecast.core.errors import ConfigError, InvalidInput
-from framecast.core.spec import ImageInput, ImageSpec
-from framecast.engines._diffusers import DiffusersEngine, WeightsMissing
-from framecast.engines.base import Cancelled, EngineInputs, engine_class
+from tests.engines.support.tiny_images import BUILDERS
 
 NAMES = ("zimage", "flux", "sdxl")
 HUB_IDS = {"zimage": "Tongyi-MAI/Z-Image-Turbo", "flux": "black-forest-labs/FLUX.1-dev",

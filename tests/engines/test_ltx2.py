@@ -10,15 +10,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from ark_support import Server, assert_clean_log, make_image, start_server, stop_server
-from tiny_vace_ltx2 import (
-    LTX2_AUDIO_SAMPLE_RATE,
-    PipeSpy,
-    build_ltx2,
-    decoded_inputs,
-    run_ark_task,
-    small_spec,
-)
 
 from framecast.core.errors import ConfigError, InvalidInput
 from framecast.core.spec import VideoSpec
@@ -26,6 +17,21 @@ from framecast.engines._diffusers import CAMERA_FIXED_INSTRUCTION, WeightsMissin
 from framecast.engines.base import Cancelled, engine_class
 from framecast.engines.ltx2 import LTX2Engine
 from framecast.media.video import probe
+from tests.acceptance.support.server import (
+    Server,
+    assert_clean_log,
+    make_image,
+    start_server,
+    stop_server,
+)
+from tests.engines.support.tiny_vace_ltx2 import (
+    LTX2_AUDIO_SAMPLE_RATE,
+    PipeSpy,
+    build_ltx2,
+    decoded_inputs,
+    run_ark_task,
+    small_spec,
+)
 
 MODEL = "fc-test-ltx2"
 STEPS = 2

@@ -1,5 +1,5 @@
-"""The ``wan_i2v`` engine on tiny random Wan pipelines (``tiny_wan``), on the CPU: in process
-(exact size, frames and fps, retiming, progress, seeds, what reaches the pipeline, options,
+"""The ``wan_i2v`` engine on tiny random Wan pipelines (``support/tiny_wan.py``), on the CPU: in
+process (exact size, frames and fps, retiming, progress, seeds, what reaches the pipeline, options,
 variants, cancel, refusals, missing weights) and end to end through a live server's Ark API
 (an exact 480p video and last frame, a TI2V-5B last frame refused at create time, a cancel
 in the middle of denoising)."""
@@ -19,7 +19,16 @@ from typing import Any
 import httpx
 import numpy as np
 import pytest
-from ark_support import (
+from PIL import Image
+
+from framecast.core.errors import ConfigError, InvalidInput
+from framecast.core.spec import ImageInput, ImageSpec, VideoSpec
+from framecast.engines._diffusers import CAMERA_FIXED_INSTRUCTION, WeightsMissing
+from framecast.engines.base import Cancelled, EngineInputs, InputImage, engine_class
+from framecast.engines.wan_i2v import WanI2VEngine
+from framecast.media.images import fit_last_frame
+from framecast.media.video import probe
+from tests.acceptance.support.server import (
     API_KEY,
     Server,
     assert_clean_log,
@@ -29,16 +38,7 @@ from ark_support import (
     start_server,
     stop_server,
 )
-from PIL import Image
-from tiny_wan import save_tiny_wan
-
-from framecast.core.errors import ConfigError, InvalidInput
-from framecast.core.spec import ImageInput, ImageSpec, VideoSpec
-from framecast.engines._diffusers import CAMERA_FIXED_INSTRUCTION, WeightsMissing
-from framecast.engines.base import Cancelled, EngineInputs, InputImage, engine_class
-from framecast.engines.wan_i2v import WanI2VEngine
-from framecast.media.images import fit_last_frame
-from framecast.media.video import probe
+from tests.engines.support.tiny_wan import save_tiny_wan
 
 SEED = 7
 FIRST_PARAM = "content[1].image_url.url"
@@ -303,7 +303,7 @@ def test_requests_it_cannot_serve_are_refused_naming_the_parameter(
 
     with pytest.raises(InvalidInput) as caught:
         engine.check_inputs(video_spec(864, 480, 24, 121).model_copy(update={"images": []}))
-    assert caught.value.param == "content"
+    assert caught.value.param == "images"       # the core's name; each dialect renames it
 
     with pytest.raises(InvalidInput) as caught:
         engine.check_inputs(ImageSpec(model="wan-test", prompt="x"))

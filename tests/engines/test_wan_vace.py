@@ -10,14 +10,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from ark_support import Server, assert_clean_log, make_image, start_server, stop_server
-from tiny_vace_ltx2 import (
-    PipeSpy,
-    build_wan_vace,
-    decoded_inputs,
-    run_ark_task,
-    small_spec,
-)
 
 from framecast.core.errors import ConfigError, InvalidInput
 from framecast.core.spec import VideoSpec
@@ -25,6 +17,20 @@ from framecast.engines._diffusers import CAMERA_FIXED_INSTRUCTION, WeightsMissin
 from framecast.engines.base import Cancelled, engine_class
 from framecast.engines.wan_vace import GRAY, WanVaceEngine
 from framecast.media.video import probe
+from tests.acceptance.support.server import (
+    Server,
+    assert_clean_log,
+    make_image,
+    start_server,
+    stop_server,
+)
+from tests.engines.support.tiny_vace_ltx2 import (
+    PipeSpy,
+    build_wan_vace,
+    decoded_inputs,
+    run_ark_task,
+    small_spec,
+)
 
 MODEL = "fc-test-wan-vace"
 STEPS = 2

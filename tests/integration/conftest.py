@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, make_url, text
 
-from framecast.store.db import open_database
-from framecast.store.queue import TaskQueue
+from framecast.db.database import open_database
+from framecast.db.queue import TaskQueue
 
 POSTGRES_ENV = "FRAMECAST_TEST_POSTGRES_URL"
 

@@ -29,8 +29,8 @@ import pytest
 from PIL import Image
 
 from framecast.core.errors import FetchFailed, PayloadTooLarge
-from framecast.media import netguard
-from framecast.media.fetch import FetchedImage, FetchPolicy, fetch_image, guarded_request
+from framecast.net import guard as netguard
+from framecast.net.fetch import FetchedImage, FetchPolicy, fetch_image, guarded_request
 
 PARAM = "content[0].image_url.url"
 PUBLIC = "93.184.216.34"

@@ -18,18 +18,19 @@ import pytest
 from sqlalchemy import insert, select, table
 from standardwebhooks import Webhook
 
+from framecast.api.dialects import webhook_renderers
+from framecast.blobs import LocalStore
 from framecast.core.errors import InvalidInput
-from framecast.core.service import TaskService
 from framecast.core.task import TaskStatus
-from framecast.registry import Registry
-from framecast.storage import LocalStore
-from framecast.store import queries as q
-from framecast.store.extras import TaskExtrasStore
-from framecast.store.keys import KeyStore, new_signing_secret
-from framecast.store.outbox import AttemptResult, Outbox
-from framecast.store.queue import NewTask, TaskQueue
-from framecast.store.tables import webhook_deliveries
-from framecast.webhooks import WebhookDeliverer, WebhookPolicy
+from framecast.db import queries as q
+from framecast.db.keys import KeyStore, new_signing_secret
+from framecast.db.outbox import AttemptResult, Outbox
+from framecast.db.queue import NewTask, TaskQueue
+from framecast.db.tables import webhook_deliveries
+from framecast.db.task_extras import TaskExtrasStore
+from framecast.service.registry import Registry
+from framecast.service.tasks import TaskService
+from framecast.service.webhooks import WebhookDeliverer, WebhookPolicy
 
 if TYPE_CHECKING:
     from conftest import FakeClock
@@ -323,7 +324,8 @@ def test_a_delivery_pass_signs_judges_and_schedules(queue: TaskQueue, clock: Fak
     policy = WebhookPolicy(schedule_s=(0.0, 10.0), max_attempts=3, jitter=0.0,
                            allow_private=True, timeout_s=5.0)
     deliverer = WebhookDeliverer(Outbox(queue.engine, clock=clock), queue, service,
-                                 lambda owner: secret, policy, clock=clock)
+                                 lambda owner: secret, policy, renderers=webhook_renderers(),
+                                 clock=clock)
     assert deliverer.run_once() == 4
     assert deliverer.run_once() == 0                           # retries are not due yet
     by_path = {path: (headers, body) for path, headers, body in seen}

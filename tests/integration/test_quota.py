@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 
+from framecast.blobs import LocalStore
 from framecast.core.errors import RateLimited
-from framecast.core.service import ServiceLimits, TaskService
 from framecast.core.spec import VideoSpec
-from framecast.registry import Registry
-from framecast.storage import LocalStore
-from framecast.store.queue import TaskQueue
+from framecast.db.queue import TaskQueue
+from framecast.service.registry import Registry
+from framecast.service.tasks import ServiceLimits, TaskService
 
 MODEL = "seedance-1-0-pro"
 

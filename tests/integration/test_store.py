@@ -24,10 +24,10 @@ from sqlalchemy import select, text
 
 from framecast.core.errors import InvalidInput, InvalidTransition, LeaseLost, NotFound
 from framecast.core.task import OutputFile, TaskStatus
-from framecast.store.db import alembic_config, open_database
-from framecast.store.keys import KeyStore, hash_key
-from framecast.store.queue import NewTask, TaskQueue
-from framecast.store.tables import api_keys, metadata
+from framecast.db.database import alembic_config, open_database
+from framecast.db.keys import KeyStore, hash_key
+from framecast.db.queue import NewTask, TaskQueue
+from framecast.db.tables import api_keys, metadata
 
 if TYPE_CHECKING:
     from conftest import FakeClock
@@ -178,7 +178,7 @@ def claim_plan(queue: TaskQueue) -> str:
     statement the queue sends, exactly, with EXPLAIN in front."""
     from sqlalchemy import event
 
-    from framecast.store import queries as q
+    from framecast.db import queries as q
 
     sqlite = queue.engine.dialect.name == "sqlite"
     params = {"p_now": time.time(), "p_limit": 1, "p_token": "t", "p_worker": "w",
@@ -471,8 +471,8 @@ def test_terminal_states_never_change(queue: TaskQueue, clock: FakeClock) -> Non
 # ---- wake-ups ---------------------------------------------------------------------------------
 
 ENQUEUE_IN_A_SUBPROCESS = (
-    "import sys; from framecast.store.db import open_database; "
-    "from framecast.store.queue import TaskQueue, NewTask; "
+    "import sys; from framecast.db.database import open_database; "
+    "from framecast.db.queue import TaskQueue, NewTask; "
     "q = TaskQueue(open_database(sys.argv[1])); "
     "q.enqueue(NewTask(id=sys.argv[2], owner_id='alice', kind='video', model='m', "
     "engine='motion', spec={})); q.close()")
@@ -565,8 +565,8 @@ def test_migration_is_idempotent_and_matches_the_tables(db_url: str) -> None:
 
 
 def test_two_processes_migrating_at_once(db_url: str) -> None:
-    code = ("import sys; from framecast.store.db import open_database; "
-            "from framecast.store.queue import TaskQueue, NewTask; "
+    code = ("import sys; from framecast.db.database import open_database; "
+            "from framecast.db.queue import TaskQueue, NewTask; "
             "q = TaskQueue(open_database(sys.argv[1])); "
             "q.enqueue(NewTask(id=sys.argv[2], owner_id='o', kind='video', model='m', "
             "engine='motion', spec={}))")
@@ -618,7 +618,7 @@ def test_keys_are_stored_hashed_and_can_be_revoked(db_url: str, clock: FakeClock
 @pytest.mark.postgres
 def test_postgres_pings_only_an_idle_connection_and_replaces_a_dead_one(
         postgres_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    from framecast.store import db
+    from framecast.db import database as db
 
     engine = db.create_database_engine(postgres_url, pool_size=1)
     pings: list[int] = []

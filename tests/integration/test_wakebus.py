@@ -9,7 +9,7 @@ from pathlib import Path
 
 from sqlalchemy import create_engine
 
-from framecast.store.wakebus import WAKE_DIR_SUFFIX, WakeBus
+from framecast.db.wakebus import WAKE_DIR_SUFFIX, WakeBus
 
 
 class Heard:

@@ -1,6 +1,6 @@
 """The worker for real: a Supervisor with spawned engine children, the SQLite queue and a
 local blob store in temporary directories, driven through the fault engines of
-``framecast.engines.faults`` (``instant``, ``sleeps``, ``dies_mid_run``, ``raises_in_load``).
+``framecast.engines.testing`` (``instant``, ``sleeps``, ``dies_mid_run``, ``raises_in_load``).
 
 Kills are real (SIGKILL of the child's process group, an engine that SIGKILLs itself); lost
 leases are made by stealing the task from under the worker, as a second worker would after
@@ -22,13 +22,13 @@ import pytest
 from PIL import Image
 from sqlalchemy import select, update
 
+from framecast.blobs import LocalStore, input_key
 from framecast.core.spec import ImageInput, VideoSpec
 from framecast.core.task import Task, TaskStatus
+from framecast.db.queue import Claim, NewTask, TaskQueue
+from framecast.db.tables import tasks
 from framecast.engines.base import Capabilities, Engine, EngineOutputs
-from framecast.engines.faults import write_placeholder_outputs
-from framecast.storage import LocalStore, input_key
-from framecast.store.queue import Claim, NewTask, TaskQueue
-from framecast.store.tables import tasks
+from framecast.engines.testing import write_placeholder_outputs
 from framecast.worker.messages import ChildState
 from framecast.worker.supervisor import Supervisor
 
@@ -40,7 +40,8 @@ KILL_BUDGET_S = 5.0
 class IgnoresCancelEngine(Engine):
     """Starts a grandchild (``sleep``), writes its pid, then sleeps without checking
     ``cancelled()``: only killing the process group stops it. Loaded from this module by
-    the spawned child (``test_worker:IgnoresCancelEngine``), which shares our sys.path."""
+    the spawned child (``tests.integration.test_worker:IgnoresCancelEngine``), which shares our
+    sys.path."""
 
     name: ClassVar[str] = "ignores_cancel"
     capabilities: ClassVar[Capabilities] = Capabilities(kinds=frozenset({"video"}))
@@ -87,9 +88,10 @@ class World:
         settings: dict[str, Any] = dict(
             engines=None, slots=1, work_root=self.work_root, worker_id="w-test",
             heartbeat_s=1.0, lease_s=45.0, poll_s=0.2, kill_grace_s=1.0,
-            progress_interval_s=0.2, cancel_check_s=0.2, reap_interval_s=0.3)
+            progress_interval_s=0.2, cancel_check_s=0.2, reap_interval_s=0.3,
+            resolve_engine=self.resolve)
         settings.update(overrides)
-        sup = Supervisor(self.queue, self.store, resolve_engine=self.resolve, **settings)
+        sup = Supervisor(self.queue, self.store, **settings)
         sup.start()
         self.supervisors.append(sup)
         return sup
@@ -349,8 +351,8 @@ def test_a_worker_that_lost_its_lease_cannot_finish(world: World) -> None:
         return "instant", {}
 
     # no kill checks or heartbeats before the engine is done: finish() meets the lost lease
-    sup = world.supervisor(cancel_check_s=30, heartbeat_s=30, progress_interval_s=30)
-    sup.resolve_engine = resolve_and_steal
+    world.supervisor(cancel_check_s=30, heartbeat_s=30, progress_interval_s=30,
+                     resolve_engine=resolve_and_steal)
     task_id = world.submit("instant")
     assert eventually(lambda: f"tasks/{task_id}/1/video.mp4" in world.store.written, 20)
     assert eventually(lambda: not (world.work_root / task_id).exists())   # attempt over

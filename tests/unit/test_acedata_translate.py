@@ -12,7 +12,8 @@ from pydantic import ValidationError
 from framecast.core.errors import InvalidInput
 from framecast.core.task import OutputFile, Task, TaskStatus
 from framecast.dialects.acedata import translate, wire
-from framecast.dialects.acedata.errors import error_code, field_path
+from framecast.dialects.acedata.envelope import ENVELOPE, error_code
+from framecast.edge.envelope import field_path
 
 PNG = "https://example.com/a.png"
 PLACEHOLDER = "https://api.acedata.cloud/health"
@@ -36,9 +37,10 @@ def spec_of(body: dict[str, Any]) -> Any:
 
 
 def bad_param(body: dict[str, Any]) -> str | None:
+    """The field a client is told is at fault (the core's name in this API's words)."""
     with pytest.raises(InvalidInput) as caught:
         spec_of(body)
-    return caught.value.param
+    return ENVELOPE.param(caught.value.param)
 
 
 def test_the_packages_body_becomes_a_spec() -> None:

@@ -23,8 +23,10 @@ from framecast.core.errors import (
 )
 from framecast.core.spec import VideoSpec
 from framecast.core.task import OutputFile, Task, TaskStatus
-from framecast.dialects.aiml import errors, translate, wire
-from framecast.registry import Registry
+from framecast.dialects.aiml import translate, wire
+from framecast.dialects.aiml.envelope import ENVELOPE
+from framecast.edge.envelope import field_path
+from framecast.service.registry import Registry
 
 PRO_I2V = "bytedance/seedance-1-0-pro-i2v"
 PRO_T2V = "bytedance/seedance-1-0-pro-t2v"
@@ -40,10 +42,11 @@ def spec_of(resolutions: list[str] | None = None, **body: Any) -> VideoSpec:
 
 
 def bad_param(**body: Any) -> str | None:
+    """The field a client is told is at fault (the core's name in this API's words)."""
     with pytest.raises(InvalidInput) as caught:
         spec_of(**body)
     assert caught.value.status == 400
-    return caught.value.param
+    return ENVELOPE.param(caught.value.param)
 
 
 # -- per-model schemas and defaults --------------------------------------------------------
@@ -257,7 +260,7 @@ def request(method: str = "POST", path: str = "/v2/video/generations") -> Reques
 @pytest.mark.parametrize(("exc", "status", "param", "prefix"), [
     (InvalidInput("bad", param="duration"), 400, "duration", "Body validation error!\n"),
     (MissingInput("Required", param="prompt"), 400, "prompt", "Body validation error!\n"),
-    (InvalidInput("no first frame", param="content"), 400, "image_url", "Body validation"),
+    (InvalidInput("no first frame", param="images"), 400, "image_url", "Body validation"),
     (NotFound("The video model `x` does not exist", param="model"), 400, "model", "Body"),
     (NotFound("Generation not found", param="generation_id"), 404, "generation_id",
      "Generation"),
@@ -269,7 +272,7 @@ def request(method: str = "POST", path: str = "/v2/video/generations") -> Reques
 ])
 def test_errors_map_to_the_vendor_envelope(exc: Any, status: int, param: str | None,
                                            prefix: str) -> None:
-    response = errors.framecast_error_response(exc, request())
+    response = ENVELOPE.respond(exc, request())
     body = response.body.decode()
     import json
 
@@ -286,16 +289,15 @@ def test_errors_map_to_the_vendor_envelope(exc: Any, status: int, param: str | N
 
 
 def test_query_errors_say_query() -> None:
-    response = errors.framecast_error_response(
-        MissingInput("Required", param="generation_id"), request("GET"))
+    response = ENVELOPE.respond(MissingInput("Required", param="generation_id"), request("GET"))
     assert b"Query validation error!\\ngeneration_id: Required" in response.body
 
 
 def test_field_path() -> None:
-    assert errors.field_path(("query", "generation_id")) == "generation_id"
-    assert errors.field_path(("body", "image_size", "width")) == "image_size.width"
-    assert errors.field_path(("body", "image_urls", 2)) == "image_urls[2]"
-    assert errors.field_path(()) == "body"
+    assert field_path(("query", "generation_id")) == "generation_id"
+    assert field_path(("body", "image_size", "width")) == "image_size.width"
+    assert field_path(("body", "image_urls", 2)) == "image_urls[2]"
+    assert field_path(()) == "body"
 
 
 # -- the router over an in-memory service ---------------------------------------------------
@@ -336,16 +338,16 @@ def client() -> Any:
         warnings.simplefilter("ignore")
         from fastapi.testclient import TestClient
 
-    from framecast.auth import Authenticator
     from framecast.dialects.aiml.router import router
+    from framecast.edge.auth import Authenticator
 
     app = FastAPI()
     app.include_router(router)
-    app.state.runtime = SimpleNamespace(service=FakeService())
+    app.state.service = FakeService()
     keys = SimpleNamespace(authenticate=lambda key: "other" if key == "k2" else None)
     app.state.authenticator = Authenticator(keys, "k1")
     with TestClient(app, headers={"Authorization": "Bearer k1"}) as test_client:
-        test_client.service = app.state.runtime.service
+        test_client.service = app.state.service
         yield test_client
 
 
@@ -410,14 +412,14 @@ def test_an_over_long_chunked_body_is_413_in_this_envelope() -> None:
         warnings.simplefilter("ignore")
         from fastapi.testclient import TestClient
 
-    from framecast.app import BodyLimitMiddleware
-    from framecast.auth import Authenticator
+    from framecast.api.middleware import BodyLimitMiddleware
     from framecast.dialects.aiml.router import router
+    from framecast.edge.auth import Authenticator
 
     app = FastAPI()
     app.add_middleware(BodyLimitMiddleware, max_bytes=100)
     app.include_router(router)
-    app.state.runtime = SimpleNamespace(service=FakeService())
+    app.state.service = FakeService()
     app.state.authenticator = Authenticator(SimpleNamespace(authenticate=lambda k: None), "k1")
     chunks = (b'{"prompt": "' + b"x" * 50 for _ in range(10))      # no Content-Length
     with TestClient(app, headers={"Authorization": "Bearer k1"}) as test_client:

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from framecast.app import create_app, serving_app
-from framecast.settings import Settings
+from framecast.api.app import create_app, serving_app
+from framecast.api.settings import Settings
 
 KEY = "fc-test-static-key"
 CAP = 4096

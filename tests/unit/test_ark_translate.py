@@ -21,7 +21,10 @@ from framecast.core.errors import (
 )
 from framecast.core.spec import VideoSpec
 from framecast.core.task import OutputFile, Task, TaskStatus
-from framecast.dialects.ark import errors, flags, translate, wire
+from framecast.dialects.ark import flags, translate, wire
+from framecast.dialects.ark.envelope import ENVELOPE
+from framecast.edge.envelope import field_path
+from tests.unit.support.envelopes import respond, respond_validation
 
 MODEL = "doubao-seedance-1-0-pro-250528"
 PNG_URL = "https://example.com/first.png"
@@ -52,10 +55,11 @@ def spec_of(*content: dict[str, Any], **fields: Any) -> VideoSpec:
 
 
 def bad_param(*content: dict[str, Any], **fields: Any) -> str | None:
+    """The field an Ark client is told is at fault (the core's name in Ark's words)."""
     with pytest.raises(InvalidInput) as caught:
         spec_of(*content, **fields)
     assert caught.value.status == 400
-    return caught.value.param
+    return ENVELOPE.param(caught.value.param)
 
 
 # -- prompt flags -----------------------------------------------------------------------
@@ -278,7 +282,7 @@ def validation_param(body: dict[str, Any], model: type = wire.CreateTaskRequest)
     with pytest.raises(ValidationError) as caught:
         model.model_validate(body)
     first = caught.value.errors()[0]
-    return errors.field_path(("body", *first["loc"]))
+    return field_path(("body", *first["loc"]), ENVELOPE.union_tags)
 
 
 @pytest.mark.parametrize(("body", "param"), [
@@ -301,10 +305,10 @@ def test_wire_validation_errors_name_the_field(body: dict[str, Any], param: str)
 
 
 def test_field_path_of_query_and_json_errors() -> None:
-    assert errors.field_path(("query", "page_num")) == "page_num"
-    assert errors.field_path(("query", "filter.task_ids", 0)) == "filter.task_ids[0]"
-    assert errors.field_path(("body",)) == "body"
-    assert errors.field_path(()) == "body"
+    assert field_path(("query", "page_num"), ENVELOPE.union_tags) == "page_num"
+    assert field_path(("query", "filter.task_ids", 0), ENVELOPE.union_tags) == "filter.task_ids[0]"
+    assert field_path(("body",), ENVELOPE.union_tags) == "body"
+    assert field_path((), ENVELOPE.union_tags) == "body"
 
 
 # -- error envelope ---------------------------------------------------------------------------
@@ -325,7 +329,7 @@ def envelope_of(response: Any) -> tuple[int, dict[str, Any]]:
 ])
 def test_framecast_errors_map_to_the_ark_envelope(exc: Any, status: int, type_: str,
                                                   code: str) -> None:
-    response = errors.framecast_error_response(exc)
+    response = respond(ENVELOPE, exc)
     got_status, body = envelope_of(response)
     assert (got_status, body["type"], body["code"]) == (status, type_, code)
     assert body["message"] == exc.message and body["param"] == exc.param
@@ -338,17 +342,17 @@ def test_framecast_errors_map_to_the_ark_envelope(exc: Any, status: int, type_: 
 def test_payload_too_large_is_bad_request_413() -> None:
     from framecast.core.errors import PayloadTooLarge
 
-    status, body = envelope_of(errors.framecast_error_response(PayloadTooLarge("big")))
+    status, body = envelope_of(respond(ENVELOPE, PayloadTooLarge("big")))
     assert (status, body["type"]) == (413, "BadRequest")
 
 
 def test_validation_error_envelopes() -> None:
     missing = RequestValidationError([{"type": "missing", "loc": ("body", "model"), "msg": "x"}])
-    status, body = envelope_of(errors.validation_error_response(missing))
+    status, body = envelope_of(respond_validation(ENVELOPE, missing))
     assert (status, body["code"], body["param"]) == (400, "MissingParameter", "model")
     bad_json = RequestValidationError([{"type": "json_invalid", "loc": ("body", 3), "msg": "x",
                                         "ctx": {"error": "Expecting value"}}])
-    status, body = envelope_of(errors.validation_error_response(bad_json))
+    status, body = envelope_of(respond_validation(ENVELOPE, bad_json))
     assert (status, body["code"], body["param"]) == (400, "InvalidParameter", "body")
 
 
@@ -549,16 +553,16 @@ def client() -> Any:
         warnings.simplefilter("ignore")
         from fastapi.testclient import TestClient
 
-    from framecast.auth import Authenticator
     from framecast.dialects.ark.router import router
+    from framecast.edge.auth import Authenticator
 
     app = FastAPI()
     app.include_router(router)
-    app.state.runtime = SimpleNamespace(service=FakeService())
+    app.state.service = FakeService()
     keys = SimpleNamespace(authenticate=lambda key: "other" if key == "k2" else None)
     app.state.authenticator = Authenticator(keys, "k1")
     with TestClient(app, headers={"Authorization": "Bearer k1"}) as test_client:
-        test_client.service = app.state.runtime.service
+        test_client.service = app.state.service
         yield test_client
 
 

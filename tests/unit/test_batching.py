@@ -8,7 +8,7 @@ import threading
 
 import pytest
 
-from framecast.core.batching import Batcher
+from framecast.service.batching import Batcher
 
 
 class Recorder:

@@ -18,8 +18,8 @@ import pytest
 from PIL import Image
 
 from framecast.core.errors import FetchFailed, PayloadTooLarge
-from framecast.media import netguard
-from framecast.media.fetch import (
+from framecast.net import guard as netguard
+from framecast.net.fetch import (
     FetchedImage,
     FetchPolicy,
     fetch_image,
@@ -28,7 +28,7 @@ from framecast.media.fetch import (
     is_denied,
     sniff_image_format,
 )
-from framecast.media.netguard import GuardedBackend, GuardRefusal, deny_reason
+from framecast.net.guard import GuardedBackend, GuardRefusal, deny_reason
 
 PARAM = "content[1].image_url.url"
 PUBLIC = "93.184.216.34"

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine
 
-from framecast.store.queue import TaskQueue
+from framecast.db.queue import TaskQueue
 
 
 @pytest.mark.parametrize(("url", "local"), [

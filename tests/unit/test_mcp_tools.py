@@ -23,7 +23,7 @@ from framecast.core.spec import ImageSpec, VideoSpec
 from framecast.core.task import OutputFile, Task, TaskStatus
 from framecast.mcp.results import Caller, TaskResult
 from framecast.mcp.tools import build_server
-from framecast.registry import Registry
+from framecast.service.registry import Registry
 
 SEEDANCE = "seedance_generate_video_from_image"
 PNG = "https://example.com/first.png"

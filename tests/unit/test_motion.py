@@ -404,4 +404,4 @@ def test_check_inputs_speaks_the_users_words(photo: Image.Image, tmp_path: Path)
     assert odd.value.param == "resolution" and "833" in str(odd.value)
     with pytest.raises(InvalidInput) as missing:
         engine.check_inputs(make_spec("first_frame"), EngineInputs(images=[], work_dir=tmp_path))
-    assert missing.value.param == "content" and "first_frame" in str(missing.value)
+    assert missing.value.param == "images" and "first_frame" in str(missing.value)

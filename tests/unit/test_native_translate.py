@@ -9,14 +9,15 @@ from types import SimpleNamespace
 
 import pytest
 
+from framecast.api.dialects import webhook_renderers
+from framecast.api.metrics import quantile, slot_states
 from framecast.core.errors import InvalidInput, MissingInput
 from framecast.core.task import OutputFile, Task, TaskStatus
+from framecast.db.stats import UsageRow
 from framecast.native import translate, usage, wire
-from framecast.native.metrics import quantile, slot_states
 from framecast.native.models import list_models, weights_present
-from framecast.registry import Registry
-from framecast.store.stats import UsageRow
-from framecast.webhooks import render_body
+from framecast.service.registry import Registry
+from framecast.service.webhooks import render_body
 from framecast.worker.messages import ChildState
 
 PNG = "data:image/png;base64,iVBORw0KGgo="
@@ -101,7 +102,7 @@ def test_native_task_json() -> None:
 
 def test_webhooks_render_native_tasks_in_the_native_shape() -> None:
     service = SimpleNamespace(file_url=file_url)
-    body = render_body(make_task("cancelled"), service)  # type: ignore[arg-type]
+    body = render_body(make_task("cancelled"), service, webhook_renderers())  # type: ignore
     assert body["id"] == "cgt-1" and body["dialect"] == "native" and "eta_s" in body
 
 

@@ -30,10 +30,11 @@ from framecast.core.errors import (
 )
 from framecast.core.spec import ImageSpec, VideoSpec
 from framecast.core.task import OutputFile, Task, TaskStatus
-from framecast.dialects.openai import body, errors, images, paging, translate, wire
+from framecast.dialects.openai import DIALECT, body, envelope, images, paging, translate, wire
 from framecast.media import thumbnail
 from framecast.media.video import VideoWriter
-from framecast.registry import Registry
+from framecast.service.registry import Registry
+from tests.unit.support.envelopes import respond
 
 REGISTRY = Registry.load(None)
 IMG = "https://example.com/first.png"
@@ -45,9 +46,10 @@ def spec_of(**data: Any) -> VideoSpec:
 
 
 def bad_param(**data: Any) -> str | None:
+    """The field a client is told is at fault (the core's name in this API's words)."""
     with pytest.raises(InvalidInput) as caught:
         spec_of(**data)
-    return caught.value.param
+    return envelope.ENVELOPE.param(caught.value.param)
 
 
 # -- models and sizes ----------------------------------------------------------------------
@@ -385,12 +387,12 @@ def test_images_response_and_errors() -> None:
                      "data": [{"url": None, "b64_json": "cG5n", "revised_prompt": None}],
                      "meta": {"usage": {"credits_used": 4096}}}
     service = SimpleNamespace(file_url=lambda t, n: f"http://files/{n}")
-    hook = translate.webhook_body(task, service)                # type: ignore[arg-type]
+    hook = DIALECT.webhook_body(task, service)                  # type: ignore[arg-type]
     assert hook["data"][0]["url"] == "http://files/image.png"
     failed = image_task(TaskStatus.FAILED)
     failed.error_code, failed.error_message = "InvalidParameter", "bad image"
     assert isinstance(images.image_task_error(failed, 5), InvalidInput)
-    assert translate.webhook_body(failed, service)["error"]["code"] == "invalid_value"  # type: ignore
+    assert DIALECT.webhook_body(failed, service)["error"]["code"] == "invalid_value"  # type: ignore
     assert images.image_task_error(image_task(TaskStatus.RUNNING), 5).code == "RequestTimeout"
     failed.error_code = "EngineCrashed"
     assert isinstance(images.image_task_error(failed, 5), EngineFailed)
@@ -512,7 +514,7 @@ def test_broken_video_is_a_storage_error() -> None:
     (InvalidInput("bad", param="size"), 400, "invalid_request_error", "invalid_value", "size"),
     (MissingInput("need", param="prompt"), 400, "invalid_request_error",
      "missing_required_parameter", "prompt"),
-    (InvalidInput("needs image", param="content"), 400, "invalid_request_error",
+    (InvalidInput("needs image", param="images"), 400, "invalid_request_error",
      "invalid_value", "input_reference"),
     (PayloadTooLarge("big", param="body"), 413, "invalid_request_error", "request_too_large",
      "body"),
@@ -528,7 +530,7 @@ def test_broken_video_is_a_storage_error() -> None:
 ])
 def test_errors_map_to_the_openai_envelope(exc: Any, status: int, type_: str, code: str,
                                            param: str | None) -> None:
-    response = errors.framecast_error_response(exc)
+    response = respond(envelope.ENVELOPE, exc)
     error = json.loads(response.body)["error"]
     assert response.status_code == status
     assert (error["type"], error["code"], error["param"]) == (type_, code, param)
@@ -540,9 +542,9 @@ def test_errors_map_to_the_openai_envelope(exc: Any, status: int, type_: str, co
 
 
 def test_error_code_spelling() -> None:
-    assert errors.error_code("InternalServiceError") == "internal_service_error"
-    assert errors.error_code("VideoNotReady") == "video_not_ready"
-    assert errors.error_type(503) == "server_error" and errors.error_type(418) == \
+    assert envelope.error_code("InternalServiceError") == "internal_service_error"
+    assert envelope.error_code("VideoNotReady") == "video_not_ready"
+    assert envelope.error_type(503) == "server_error" and envelope.error_type(418) == \
         "invalid_request_error"
 
 
@@ -555,7 +557,8 @@ class FakeService:
     def __init__(self) -> None:
         self.tasks: dict[str, Task] = {}
         self.registry = REGISTRY
-        self.limits = SimpleNamespace(image_wait_s=1.0)
+        self.limits = SimpleNamespace(image_wait_s=1.0, fetch=SimpleNamespace(max_bytes=1_000_000),
+                                      max_body_bytes=2_000_000)
         self.image_status = TaskStatus.SUCCEEDED
         self.specs: list[Any] = []
 
@@ -613,17 +616,16 @@ def client() -> Any:
         warnings.simplefilter("ignore")
         from fastapi.testclient import TestClient
 
-    from framecast.auth import Authenticator
     from framecast.dialects.openai.router import router
+    from framecast.edge.auth import Authenticator
 
     app = FastAPI()
     app.include_router(router)
-    settings = SimpleNamespace(fetch_max_bytes=1_000_000, max_body_bytes=2_000_000)
-    app.state.runtime = SimpleNamespace(service=FakeService(), settings=settings)
+    app.state.service = FakeService()
     keys = SimpleNamespace(authenticate=lambda key: "other" if key == "k2" else None)
     app.state.authenticator = Authenticator(keys, "k1")
     with TestClient(app, headers={"Authorization": "Bearer k1"}) as test_client:
-        test_client.service = app.state.runtime.service
+        test_client.service = app.state.service
         yield test_client
 
 
@@ -701,7 +703,7 @@ def test_router_errors_use_the_openai_envelope(client: Any, method: str, url: st
     assert response.status_code == status, response.text
     error = response.json()["error"]
     assert set(error) == {"message", "type", "param", "code"}
-    assert error["param"] == param and error["type"] == errors.error_type(status)
+    assert error["param"] == param and error["type"] == envelope.error_type(status)
 
 
 def test_router_other_owner_gets_404(client: Any) -> None:
@@ -721,15 +723,16 @@ def test_an_over_long_chunked_body_is_413_in_this_envelope() -> None:
         warnings.simplefilter("ignore")
         from fastapi.testclient import TestClient
 
-    from framecast.app import BodyLimitMiddleware
-    from framecast.auth import Authenticator
+    from framecast.api.middleware import BodyLimitMiddleware
     from framecast.dialects.openai.router import router
+    from framecast.edge.auth import Authenticator
 
     app = FastAPI()
     app.add_middleware(BodyLimitMiddleware, max_bytes=100)
     app.include_router(router)
-    settings = SimpleNamespace(fetch_max_bytes=1000, max_body_bytes=100)
-    app.state.runtime = SimpleNamespace(service=FakeService(), settings=settings)
+    service = FakeService()
+    service.limits.fetch.max_bytes, service.limits.max_body_bytes = 1000, 100
+    app.state.service = service
     app.state.authenticator = Authenticator(SimpleNamespace(authenticate=lambda k: None), "k1")
     chunks = (b'{"prompt": "' + b"x" * 50 for _ in range(10))      # no Content-Length
     with TestClient(app, headers={"Authorization": "Bearer k1"}) as test_client:

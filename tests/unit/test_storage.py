@@ -8,8 +8,8 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
+from framecast.blobs import LocalStore, input_key, output_key, task_prefix
 from framecast.core.errors import StorageError
-from framecast.storage import LocalStore, input_key, output_key, task_prefix
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ from sqlalchemy.sql import visitors
 from sqlalchemy.sql.elements import BinaryExpression, ColumnClause
 
 from framecast.core.task import TaskStatus, can_transition
-from framecast.store import queries as q
+from framecast.db import queries as q
 
 Q, R = TaskStatus.QUEUED, TaskStatus.RUNNING
 S, F, C, E = (TaskStatus.SUCCEEDED, TaskStatus.FAILED, TaskStatus.CANCELLED,

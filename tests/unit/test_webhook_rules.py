@@ -10,11 +10,13 @@ from types import SimpleNamespace
 import pytest
 from standardwebhooks import Webhook
 
-from framecast import webhooks
+from framecast.api.dialects import webhook_renderers
+from framecast.api.runtime import static_signing_secret, webhook_policy
+from framecast.api.settings import Settings
 from framecast.core.task import OutputFile, Task, TaskStatus
-from framecast.settings import Settings
-from framecast.store.keys import new_signing_secret
-from framecast.webhooks import (
+from framecast.db.keys import new_signing_secret
+from framecast.service import webhooks
+from framecast.service.webhooks import (
     WebhookPolicy,
     encode_body,
     judge,
@@ -25,6 +27,7 @@ from framecast.webhooks import (
 )
 
 NOW = 1_800_000_000.0
+RENDERERS = webhook_renderers()
 
 
 def task(status: TaskStatus = TaskStatus.SUCCEEDED, dialect: str = "ark") -> Task:
@@ -71,15 +74,15 @@ def test_sign_matches_the_reference_implementation() -> None:
 
 def test_the_static_secret_lives_in_the_data_dir(tmp_path: object) -> None:
     settings = Settings(data_dir=tmp_path)   # type: ignore[arg-type]
-    first = webhooks.static_signing_secret(settings)
-    assert first.startswith("whsec_") and webhooks.static_signing_secret(settings) == first
+    first = static_signing_secret(settings)
+    assert first.startswith("whsec_") and static_signing_secret(settings) == first
     assert len(webhooks.secret_bytes(first)) == 32
 
 
 # ---- schedule -----------------------------------------------------------------------------
 
 def test_the_default_policy_retries_at_least_8_times_over_6_hours() -> None:
-    policy = WebhookPolicy.from_settings(Settings())
+    policy = webhook_policy(Settings())
     assert policy.max_attempts >= 8 and policy.timeout_s == 15.0
     total = sum(retry_delay(n, WebhookPolicy(jitter=0.0)) for n in range(1, policy.max_attempts))
     assert total >= 6 * 3600
@@ -125,20 +128,20 @@ def test_the_schedule_setting_takes_a_list_or_commas(monkeypatch: pytest.MonkeyP
 # ---- rendering ----------------------------------------------------------------------------
 
 def test_an_ark_task_is_rendered_as_the_get_task_object() -> None:
-    body = render_body(task(), SERVICE)   # type: ignore[arg-type]
+    body = render_body(task(), SERVICE, RENDERERS)   # type: ignore[arg-type]
     assert body["id"] == "cgt-1" and body["status"] == "succeeded"
     assert body["content"] == {"video_url": "https://files/cgt-1/video.mp4"}
     assert "error" in body and body["error"] is None
-    failed = render_body(task(TaskStatus.FAILED), SERVICE)   # type: ignore[arg-type]
+    failed = render_body(task(TaskStatus.FAILED), SERVICE, RENDERERS)   # type: ignore[arg-type]
     assert failed["error"] == {"code": "X", "message": "boom"}
 
 
 def test_a_dialect_without_webhook_body_falls_back_to_the_ark_shape(
         caplog: pytest.LogCaptureFixture) -> None:
-    body = render_body(task(dialect="nosuchdialect"), SERVICE)   # type: ignore[arg-type]
+    body = render_body(task(dialect="nosuchdialect"), SERVICE, RENDERERS)   # type: ignore[arg-type]
     assert body["status"] == "succeeded" and "content" in body
     assert "has no webhook_body" in caplog.text
-    assert render_body(task(dialect="../etc"), SERVICE)["id"] == "cgt-1"   # type: ignore
+    assert render_body(task(dialect="../etc"), SERVICE, RENDERERS)["id"] == "cgt-1"   # type: ignore
 
 
 def test_encode_body_is_compact_utf8_json() -> None:

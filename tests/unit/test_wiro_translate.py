@@ -13,14 +13,15 @@ from typing import Any
 import pytest
 
 from framecast.core.errors import InvalidInput, MissingInput, NotFound
+from framecast.core.spec import ImageSpec, VideoSpec
 from framecast.core.task import OutputFile, Task, TaskStatus
+from framecast.db.task_extras import TaskExtras
 from framecast.dialects.wiro import translate
 from framecast.dialects.wiro.auth import signature
-from framecast.dialects.wiro.errors import wiro_message
+from framecast.dialects.wiro.envelope import ENVELOPE, wiro_message
 from framecast.dialects.wiro.params import Params, Upload
 from framecast.dialects.wiro.socket import SocketTracker
-from framecast.registry import Registry
-from framecast.store.extras import TaskExtras
+from framecast.service.registry import Registry
 
 REGISTRY = Registry.load(None)
 I2V = translate.resolve_model(REGISTRY, "ByteDance", "image-to-video-seedance-v1")
@@ -141,9 +142,9 @@ def test_bad_image_parameters_name_the_field(values: dict, field: str, fragment:
 
 
 def test_core_errors_are_worded_for_wiro() -> None:
-    assert wiro_message(InvalidInput("`framespersecond` must be 24", param="framespersecond")) \
+    assert wiro_message("`framespersecond` must be 24", ENVELOPE.param("fps")) \
         == "Request parameter [fps] is not valid: framespersecond must be 24"
-    assert wiro_message(InvalidInput("Request parameter [x] required", param="x")) == \
+    assert wiro_message("Request parameter [x] required", ENVELOPE.param("x")) == \
         "Request parameter [x] required"
 
 
@@ -211,17 +212,15 @@ def test_every_number_is_a_string_and_cost_comes_from_the_price() -> None:
 
 
 def test_price_by_resolution_and_per_image() -> None:
-    video = task(TaskStatus.QUEUED)
+    video = VideoSpec(model="m", resolution="480p", duration=5, fps=24)   # a resolved spec
     assert translate.price(video, {"480p": 0.012}, 0.03) == pytest.approx(0.06)
-    image = task(TaskStatus.QUEUED, kind="image")
+    image = ImageSpec(model="m")
     assert translate.price(image, {"480p": 0.012}, 0.03) == 0.03
 
 
-def test_webhook_body_is_the_detail_response(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_webhook_body_is_the_detail_response() -> None:
     store: dict[str, TaskExtras] = {"cgt-1": EXTRAS}
-    service = SimpleNamespace(queue=SimpleNamespace(engine=None), file_url=file_url)
-    monkeypatch.setattr(translate, "TaskExtrasStore",
-                        lambda engine: SimpleNamespace(get=store.get))
+    service = SimpleNamespace(record_of=store.get, file_url=file_url)
     body = translate.webhook_body(task(TaskStatus.SUCCEEDED), service)
     assert body["result"] is True and body["total"] == "1"
     assert body["tasklist"][0]["status"] == "task_postprocess_end"

@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 from types import SimpleNamespace
 
-from framecast.native.metrics import slot_states
+from framecast.api.metrics import slot_states
 from framecast.worker.messages import ChildState
 from framecast.worker.status import ReportedWorker, StatusWriter, status_path
 from framecast.worker.supervisor import SlotInfo
@@ -52,7 +52,7 @@ def test_a_worker_that_stopped_reporting_counts_as_stopping(tmp_path: Path) -> N
 
 
 def test_readyz_of_an_api_process_follows_the_worker_process(tmp_path: Path) -> None:
-    from framecast.native.ops import _check_worker
+    from framecast.api.ops import _check_worker
 
     path = tmp_path / "worker.json"
     supervisor = fake_supervisor([ChildState.READY])

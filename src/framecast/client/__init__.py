@@ -38,6 +38,7 @@ from framecast.client._models import (
     TaskList,
     Usage,
 )
+from framecast.client._sse import ProgressCallback
 from framecast.client._sync import Framecast
 
 __all__ = [
@@ -56,6 +57,7 @@ __all__ = [
     "NotFoundError",
     "Output",
     "PermissionDeniedError",
+    "ProgressCallback",
     "RateLimitError",
     "Task",
     "TaskError",

@@ -12,6 +12,7 @@ where they occur, never passed through.
     ├── Unauthorized            401  missing, unknown or revoked API key / bad signature
     ├── Forbidden               403
     ├── NotFound                404  unknown id, or an id owned by another key
+    ├── Conflict                409  the operation is in progress elsewhere; try again
     ├── InvalidState            400  the task's status does not allow the operation
     │   └── InvalidTransition   400  a store transition matched no row
     │       └── LeaseLost            a worker write carried a stale lease token
@@ -95,6 +96,14 @@ class NotFound(FramecastError):
 
     status = 404
     code = "ResourceNotFound"
+
+
+class Conflict(FramecastError):
+    """The operation collides with one in progress (a webhook attempt being made); trying
+    again shortly succeeds. Never used where an SDK would retry it blindly."""
+
+    status = 409
+    code = "Conflict"
 
 
 class InvalidState(FramecastError):

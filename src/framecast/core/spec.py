@@ -32,14 +32,15 @@ class ImageInput(BaseModel):
 
     ``url`` is the client's http(s) URL or ``data:`` URI (data URIs are not stored: the
     service replaces them with ``"data:"`` once the bytes are kept under ``key``).
-    ``param`` is the request field it came from, for error messages.
+    ``param`` is the request field it came from, in the client's words (``content[1]
+    .image_url.url``), set by the dialect; errors about this one image name it.
     """
 
     model_config = ConfigDict(extra="forbid")
 
     role: Role
     url: str
-    param: str = "content"
+    param: str = "images"
     key: str | None = None
     width: int | None = None
     height: int | None = None
@@ -139,18 +140,18 @@ def check_video_rules(spec: VideoSpec) -> None:
     roles = [i.role for i in spec.images]
     refs = roles.count("reference_image")
     if roles.count("first_frame") > 1:
-        raise InvalidInput("at most one image may have role `first_frame`", param="content")
+        raise InvalidInput("at most one image may have role `first_frame`", param="images")
     if roles.count("last_frame") > 1:
-        raise InvalidInput("at most one image may have role `last_frame`", param="content")
+        raise InvalidInput("at most one image may have role `last_frame`", param="images")
     if "last_frame" in roles and "first_frame" not in roles:
         raise InvalidInput("an image with role `last_frame` needs an image with role "
-                           "`first_frame`", param="content")
+                           "`first_frame`", param="images")
     if refs and ("first_frame" in roles or "last_frame" in roles):
         raise InvalidInput("`reference_image` images cannot be combined with `first_frame` or "
-                           "`last_frame` images", param="content")
+                           "`last_frame` images", param="images")
     if refs > MAX_REFERENCE_IMAGES:
         raise InvalidInput(f"at most {MAX_REFERENCE_IMAGES} `reference_image` images are "
-                           f"allowed, got {refs}", param="content")
+                           f"allowed, got {refs}", param="images")
     if spec.duration is not None and spec.frames is not None:
         raise InvalidInput("`duration` and `frames` are mutually exclusive", param="frames")
     if spec.duration is not None:
@@ -158,7 +159,7 @@ def check_video_rules(spec: VideoSpec) -> None:
     if spec.frames is not None:
         sizes.check_frames(spec.frames)
     if spec.fps not in sizes.FPS_CHOICES:
-        raise InvalidInput(f"`fps` must be one of 24, 16, got {spec.fps}", param="framespersecond")
+        raise InvalidInput(f"`fps` must be one of 24, 16, got {spec.fps}", param="fps")
     if not EXPIRES_MIN_S <= spec.execution_expires_after <= EXPIRES_MAX_S:
         raise InvalidInput(f"`execution_expires_after` must be within [{EXPIRES_MIN_S}, "
                            f"{EXPIRES_MAX_S}] seconds, got {spec.execution_expires_after}",

@@ -81,8 +81,9 @@ class OutputFile:
 
 @dataclass
 class Task:
-    """A task as stored. ``spec`` is the resolved spec as a JSON dict; ``dialect`` names the
-    API that created it (webhooks render the task in that dialect's shape)."""
+    """A task as stored. ``spec`` is the resolved spec as a JSON dict; ``engine`` and
+    ``engine_options`` are what runs it, frozen when it was created; ``dialect`` names the API
+    that created it (webhooks render the task in that dialect's shape)."""
 
     id: str
     owner_id: str
@@ -92,6 +93,7 @@ class Task:
     status: TaskStatus
     spec: dict[str, Any]
     dialect: str = "ark"
+    engine_options: dict[str, Any] | None = None   # frozen at create time (None: before 0004)
     service_tier: str = "default"
     priority: int = 0
     progress: float = 0.0           # 0..1

@@ -56,6 +56,7 @@ from framecast.engines.base import (
     OutputFileInfo,
     ProgressFn,
 )
+from framecast.engines.weights import WeightsMissing, resolve_weights
 from framecast.media.images import fit_cover, fit_last_frame
 from framecast.media.video import AudioTrack, VideoWriter, save_png
 
@@ -69,49 +70,6 @@ QUANTIZE_MODES = ("fp8",)
 LORA_EXPERTS = ("all", "high", "low")
 # the pipeline components that hold the denoiser(s) a LoRA, a backend or compile applies to
 DENOISERS = ("transformer", "transformer_2", "unet")
-
-
-class WeightsMissing(ConfigError):
-    """A model's weights are not on this machine."""
-
-
-def fetch_command(weights: str, local_dir: str | None = None) -> str:
-    """The command that fetches ``weights`` (a hub id) into the cache or ``local_dir``."""
-    target = f" --local-dir {local_dir}" if local_dir else ""
-    return f"hf download {weights}{target}"
-
-
-def is_hub_id(weights: str) -> bool:
-    """Whether ``weights`` names a Hugging Face repo (``org/name``) rather than a folder."""
-    return weights.count("/") == 1 and not weights.startswith(("/", ".", "~"))
-
-
-def resolve_weights(weights: str | None, *, model: str, engine: str) -> Path:
-    """The local folder holding ``weights``: the folder itself, or the snapshot of a hub id in
-    the local Hugging Face cache. ``WeightsMissing`` names the model, what was looked for,
-    and the command that fetches it."""
-    if not weights:
-        raise WeightsMissing(f"model `{model}` (engine {engine}) has no `weights`: set it to a "
-                             f"local diffusers folder or a Hugging Face repo id in framecast.toml")
-    local = Path(weights).expanduser()
-    if local.is_dir():
-        if not (local / "model_index.json").is_file():
-            raise WeightsMissing(f"model `{model}` (engine {engine}): {local} is not a diffusers "
-                                 f"folder (no model_index.json)")
-        return local
-    if not is_hub_id(weights):
-        raise WeightsMissing(f"model `{model}` (engine {engine}): weights folder {local} does "
-                             f"not exist; fetch a diffusers checkpoint into it, e.g. "
-                             f"`{fetch_command('<org>/<repo>', str(local))}`")
-    from huggingface_hub import snapshot_download
-    from huggingface_hub.errors import LocalEntryNotFoundError
-
-    try:
-        return Path(snapshot_download(weights, local_files_only=True))
-    except (LocalEntryNotFoundError, FileNotFoundError, OSError) as exc:
-        raise WeightsMissing(f"model `{model}` (engine {engine}): weights `{weights}` are not in "
-                             f"the local Hugging Face cache; fetch them with "
-                             f"`{fetch_command(weights)}`") from exc
 
 
 @dataclass(frozen=True)

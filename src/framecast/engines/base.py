@@ -142,14 +142,14 @@ def check_capabilities(caps: Capabilities, spec: VideoSpec | ImageSpec, *, engin
                            f"reference images, got {len(refs)}",
                            param=refs[caps.max_reference_images].param)
     if caps.requires_image and not spec.images:
-        raise InvalidInput(f"model `{spec.model}` needs an input image", param="content")
+        raise InvalidInput(f"model `{spec.model}` needs an input image", param="images")
     if isinstance(spec, VideoSpec):
         if spec.resolution is not None and spec.resolution not in caps.resolutions:
             raise InvalidInput(f"model `{spec.model}` does not support resolution "
                                f"{spec.resolution}", param="resolution")
         if spec.fps not in caps.fps:
             raise InvalidInput(f"model `{spec.model}` does not support {spec.fps} fps",
-                               param="framespersecond")
+                               param="fps")
 
 
 IMAGE_ROLES = ("first_frame", "last_frame", "reference_image")
@@ -163,20 +163,26 @@ def check_decoded_images(spec: VideoSpec | ImageSpec, inputs: EngineInputs) -> N
         given = len(inputs.by_role(role))
         if asked != given:
             raise InvalidInput(f"the request has {asked} `{role}` image(s) but {given} "
-                               f"arrived decoded", param="content")
+                               f"arrived decoded", param="images")
     if inputs.by_role("last_frame") and not inputs.by_role("first_frame"):
         raise InvalidInput("an image with role `last_frame` needs an image with role "
-                           "`first_frame`", param="content")
+                           "`first_frame`", param="images")
 
+
+# Test fixtures, not for users' models: engines that misbehave on purpose, for the worker's
+# fault tests and the control-plane benchmark (``testing.py``, docs/engines.md).
+TESTING_ENGINES: dict[str, str] = {
+    "instant": "framecast.engines.testing:InstantEngine",
+    "sleeps": "framecast.engines.testing:SleepsEngine",
+    "dies_mid_run": "framecast.engines.testing:DiesMidRunEngine",
+    "raises_in_load": "framecast.engines.testing:RaisesInLoadEngine",
+}
 
 # engine name -> "module:Class"; a registry entry may also name "module:Class" directly.
 BUILTIN_ENGINES: dict[str, str] = {
     "motion": "framecast.engines.motion:MotionEngine",
     "testcard": "framecast.engines.testcard:TestcardEngine",
-    "instant": "framecast.engines.faults:InstantEngine",
-    "sleeps": "framecast.engines.faults:SleepsEngine",
-    "dies_mid_run": "framecast.engines.faults:DiesMidRunEngine",
-    "raises_in_load": "framecast.engines.faults:RaisesInLoadEngine",
+    **TESTING_ENGINES,
     # diffusers engines (the framecast[diffusers] extra; torch is imported only when they run)
     "wan_i2v": "framecast.engines.wan_i2v:WanI2VEngine",
     "wan_vace": "framecast.engines.wan_vace:WanVaceEngine",

@@ -89,6 +89,6 @@ class BearerMCP:
                 content={"error": {"code": exc.code, "message": exc.message}})
             await response(scope, receive, send)
             return
-        scope[CALLER_SCOPE_KEY] = Caller(service=self.app.state.runtime.service,
+        scope[CALLER_SCOPE_KEY] = Caller(service=self.app.state.service,
                                          owner_id=owner.id)
         await self.server.session_manager.handle_request(scope, receive, send)

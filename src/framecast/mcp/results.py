@@ -18,9 +18,9 @@ from mcp.server.mcpserver import Context
 from mcp_types import CallToolResult, ContentBlock, ImageContent, TextContent
 from pydantic import BaseModel, Field
 
-from framecast.core.service import TaskService
 from framecast.core.task import Task, TaskStatus
-from framecast.registry import ModelEntry
+from framecast.service.registry import ModelEntry
+from framecast.service.tasks import TaskService
 
 VIDEO_FILE = "video.mp4"
 LAST_FRAME_FILE = "last_frame.png"

@@ -1,23 +1,17 @@
-"""Framecast's native faces: its own task API under ``/framecast/v1`` (tasks of every
-dialect, live events, models, usage) and the operations endpoints ``/readyz`` and
-``/metrics``.
+"""Framecast's native API under ``/framecast/v1``: tasks of every dialect, live events,
+models, usage and webhook deliveries. See ``docs/native-api.md``.
 
-``wire.py`` holds the request and response models, ``translate.py`` native ⇄ core,
-``events.py`` the resumable Server-Sent Events, ``router.py`` the thin handlers,
-``errors.py`` the one mapping of errors to ``{"error": {code, message, param}}``,
-``models.py`` and ``usage.py`` what those endpoints compute, ``ops.py`` and ``metrics.py``
-readiness and Prometheus. See ``docs/native-api.md``.
+Owns: ``wire.py``, ``translate.py``, ``events.py`` (resumable SSE), ``models.py``,
+``usage.py``, ``webhooks.py``, ``router.py`` and ``envelope.py`` (``{"error": {code, message,
+param}}``). May import: ``edge``, ``service`` and the layers below; never a vendor dialect.
 """
 
-from __future__ import annotations
+from framecast.edge.dialect import Dialect
+from framecast.native import translate
+from framecast.native.envelope import ENVELOPE
+from framecast.native.router import router
 
-from fastapi import FastAPI
+DIALECT = Dialect(name=translate.DIALECT, router=router, envelope=ENVELOPE,
+                  webhook_body=translate.webhook_body)
 
-
-def include_native(app: FastAPI) -> None:
-    """Add the native API and the operations endpoints to ``app``."""
-    from framecast.native.ops import router as ops_router
-    from framecast.native.router import router as native_router
-
-    app.include_router(native_router)
-    app.include_router(ops_router)
+__all__ = ["DIALECT"]

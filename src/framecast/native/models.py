@@ -10,41 +10,12 @@ hub to answer.
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 from framecast.core.errors import ConfigError, NotFound
 from framecast.core.sizes import RESOLUTIONS
-from framecast.engines._diffusers import fetch_command, is_hub_id
 from framecast.engines.base import Capabilities, engine_class
+from framecast.engines.weights import fetch_command, hub_cache_dir, is_hub_id, weights_present
 from framecast.native import wire
-from framecast.registry import ModelEntry, Registry
-
-
-def hub_cache_dir() -> Path:
-    """Where the Hugging Face hub keeps downloaded repos on this machine."""
-    if os.environ.get("HF_HUB_CACHE"):
-        return Path(os.environ["HF_HUB_CACHE"]).expanduser()
-    if os.environ.get("HF_HOME"):
-        return Path(os.environ["HF_HOME"]).expanduser() / "hub"
-    return Path("~/.cache/huggingface/hub").expanduser()
-
-
-def weights_present(weights: str | None, needs_weights: bool, *,
-                    cache_dir: Path | None = None) -> bool:
-    """Whether a model's weights are here: none needed, a local folder, or a cached repo."""
-    if not needs_weights:
-        return True
-    if not weights:
-        return False
-    local = Path(weights).expanduser()
-    if local.is_dir():
-        return True
-    if not is_hub_id(weights):
-        return False      # a path that does not exist (not a repo id)
-    repo = (cache_dir or hub_cache_dir()) / ("models--" + weights.replace("/", "--"))
-    snapshots = repo / "snapshots"
-    return snapshots.is_dir() and any(snapshots.iterdir())
+from framecast.service.registry import ModelEntry, Registry
 
 
 def missing_weights(registry: Registry) -> list[str]:

@@ -9,9 +9,11 @@
     DELETE /framecast/v1/tasks/{id}             delete a finished task and its files
     GET    /framecast/v1/models                 models, engines, capabilities, weights
     GET    /framecast/v1/usage                  the key's usage over [since, until)
+    GET    /framecast/v1/tasks/{id}/webhooks    webhook deliveries (``webhooks.py``)
+    POST   /framecast/v1/tasks/{id}/webhooks/replay
 
 Every task of every dialect can be read here. Errors are ``{"error": {code, message, param}}``
-(``errors.NativeRoute``). See ``docs/native-api.md``.
+(``envelope.py``). See ``docs/native-api.md``.
 """
 
 from __future__ import annotations
@@ -21,24 +23,23 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 
-from framecast.app import get_runtime, get_service
-from framecast.auth import Owner, require_owner
 from framecast.core.errors import InvalidInput, InvalidState
 from framecast.core.task import Task, TaskStatus
-from framecast.native import events, models, translate, usage, wire
-from framecast.native.errors import ERROR_RESPONSES, NativeRoute
-from framecast.store.stats import StatsReader
+from framecast.edge.auth import Owner, require_owner
+from framecast.edge.state import task_service
+from framecast.native import events, models, translate, usage, webhooks, wire
+from framecast.native.envelope import ENVELOPE, ERROR_RESPONSES
 
 ENGINE_HEADER = "X-Framecast-Engine"
 LIST_LIMIT_MAX = 100
 
-router = APIRouter(prefix="/framecast/v1", route_class=NativeRoute, tags=["framecast"],
+router = APIRouter(prefix="/framecast/v1", route_class=ENVELOPE.route, tags=["framecast"],
                    responses=ERROR_RESPONSES)
 OwnerDep = Annotated[Owner, Depends(require_owner)]
 
 
 def _render(request: Request, task: Task, status_code: int = 200) -> JSONResponse:
-    body = translate.task_json(task, get_service(request).file_url)
+    body = translate.task_json(task, task_service(request).file_url)
     return JSONResponse(body, status_code=status_code, headers={ENGINE_HEADER: task.engine})
 
 
@@ -48,7 +49,7 @@ async def create_video(body: wire.VideoCreate, request: Request, owner: OwnerDep
     """Queue an image-to-video (or text-to-video) task; answers the queued task. Input images
     are fetched and checked before the answer, so a bad image is a 400 naming its field."""
     spec = translate.video_spec(body)
-    task = await get_service(request).create_video(spec, owner_id=owner.id,
+    task = await task_service(request).create_video(spec, owner_id=owner.id,
                                                    dialect=translate.DIALECT)
     return _render(request, task, 201)
 
@@ -59,7 +60,7 @@ async def create_image(body: wire.ImageCreate, request: Request, owner: OwnerDep
     """Queue a text-to-image task (asynchronous like videos: follow it with `/events` or GET
     it until it is finished)."""
     spec = translate.image_spec(body)
-    task = await get_service(request).create_image(spec, owner_id=owner.id,
+    task = await task_service(request).create_image(spec, owner_id=owner.id,
                                                    dialect=translate.DIALECT)
     return _render(request, task, 201)
 
@@ -80,7 +81,7 @@ def list_tasks(
         if s not in known:
             raise InvalidInput(f"`status` must be one of {', '.join(sorted(known))}, got {s!r}",
                                param="status")
-    service = get_service(request)
+    service = task_service(request)
     total, tasks = service.list(owner.id, statuses=statuses or None, kind=kind,
                                 model=model or None, offset=offset, limit=limit)
     items = [translate.task_json(t, service.file_url) for t in tasks]
@@ -90,7 +91,7 @@ def list_tasks(
 @router.get("/tasks/{task_id}", response_model=wire.NativeTask, summary="Get a task")
 def get_task(task_id: str, request: Request, owner: OwnerDep) -> JSONResponse:
     """One task of the caller, with progress, ETA and signed output URLs."""
-    return _render(request, get_service(request).get(task_id, owner_id=owner.id))
+    return _render(request, task_service(request).get(task_id, owner_id=owner.id))
 
 
 @router.get("/tasks/{task_id}/events", summary="Follow a task (Server-Sent Events)",
@@ -102,7 +103,7 @@ def task_events(task_id: str, request: Request, owner: OwnerDep,
                 ) -> StreamingResponse:
     """Every status change and every engine step of the task, in order, ending with `done`.
     Reconnect with `Last-Event-ID` to get exactly what was missed."""
-    service = get_service(request)
+    service = task_service(request)
     service.get(task_id, owner_id=owner.id)       # 404 before the stream starts
 
     def load() -> Task:
@@ -118,7 +119,7 @@ def cancel_task(task_id: str, request: Request, owner: OwnerDep) -> JSONResponse
     """A queued task is cancelled at once; a running one is killed by its worker within
     seconds (the answer shows `cancel_requested: true`). Cancelling a cancelled task is a
     no-op; a task that already ended otherwise is a 400."""
-    service = get_service(request)
+    service = task_service(request)
     task = service.get(task_id, owner_id=owner.id)
     if task.status == TaskStatus.CANCELLED:
         return _render(request, task)
@@ -133,7 +134,7 @@ def delete_task(task_id: str, request: Request, owner: OwnerDep) -> JSONResponse
     """Delete a task's record and files. A finished task is deleted; a queued one is
     cancelled, then deleted; a running one is a 400: cancel it first (the kill takes a few
     seconds), then delete it."""
-    service = get_service(request)
+    service = task_service(request)
     task = service.get(task_id, owner_id=owner.id)
     if task.status == TaskStatus.RUNNING:
         raise InvalidState(f"task {task_id} is running; cancel it first (POST "
@@ -152,7 +153,7 @@ def list_models(request: Request, owner: OwnerDep,
                 ) -> JSONResponse:
     """Every model id a client may send, its engine, what it accepts, and whether its weights
     are on this machine."""
-    return JSONResponse(models.list_models(get_runtime(request).registry, kind)
+    return JSONResponse(models.list_models(task_service(request).registry, kind)
                         .model_dump(mode="json"))
 
 
@@ -164,5 +165,8 @@ def get_usage(request: Request, owner: OwnerDep,
     """Tasks by status, tokens (succeeded tasks) and engine seconds, by model and kind, of the
     tasks the key created in `[since, until)` (default: all time)."""
     start, end = usage.time_range(since, until)
-    rows = StatsReader(get_runtime(request).queue.engine).usage(owner.id, start, end)
+    rows = task_service(request).usage(owner.id, start, end)
     return JSONResponse(usage.summarize(owner.id, rows, start, end).model_dump(mode="json"))
+
+
+router.include_router(webhooks.router)   # /tasks/{id}/webhooks, /tasks/{id}/webhooks/replay

@@ -3,7 +3,7 @@
 The native shape is Framecast's own: every field of the task record a client may use, with
 ``progress`` as a percentage, an ``eta_s`` estimated from the progress rate of the running
 attempt, and outputs with signed URLs and their media facts. ``webhook_body`` renders the
-same object for the webhook sender (``framecast.dialects.native.translate`` re-exports it).
+same object for the webhook sender.
 """
 
 from __future__ import annotations
@@ -24,8 +24,6 @@ DEFAULT_VIDEO_MODEL = "seedance-1-0-pro"
 DEFAULT_IMAGE_MODEL = "seedream-3-0-t2i"
 MAX_IMAGE_INPUTS = 14
 INTERNAL_IMAGE_FIELDS = ("key", "param")   # storage details a client has no use for
-# the core names some fields as the Ark wire does; the native request names them so
-_NATIVE_PARAMS = {"framespersecond": "fps", "content": "images"}
 
 FileUrl = Callable[[Task, str], str | None]
 
@@ -88,10 +86,6 @@ def _build(cls: type[VideoSpec] | type[ImageSpec], **fields: Any) -> Any:
         first = exc.errors()[0]
         name = str(first["loc"][0]) if first["loc"] else "body"
         raise InvalidInput(f"`{name}`: {first['msg']}", param=name) from None
-    except InvalidInput as exc:
-        param = _NATIVE_PARAMS.get(exc.param or "", exc.param)
-        message = exc.message.replace("`framespersecond`", "`fps`")
-        raise type(exc)(message, param=param, code=exc.code) from None
 
 
 # ---- task → native JSON ----------------------------------------------------------------------

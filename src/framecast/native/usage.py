@@ -14,8 +14,8 @@ from datetime import UTC, datetime
 
 from framecast.core.errors import InvalidInput
 from framecast.core.task import TaskStatus
+from framecast.db.stats import UsageRow
 from framecast.native import wire
-from framecast.store.stats import UsageRow
 
 STATUSES = [s.value for s in TaskStatus]
 

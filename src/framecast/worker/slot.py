@@ -17,14 +17,15 @@ import shutil
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Any
 
+from framecast.blobs.base import BlobStore, output_key
 from framecast.core.errors import EngineFailed, LeaseLost
-from framecast.core.task import OutputFile, Task
-from framecast.storage.base import output_key
-from framecast.store.queue import Claim, HeartbeatReply
+from framecast.core.task import HEARTBEAT_S, LEASE_S, OutputFile, Task
+from framecast.db.queue import Claim, HeartbeatReply, TaskQueue
 from framecast.worker.messages import (
     Cancel,
     ChildState,
@@ -37,13 +38,77 @@ from framecast.worker.messages import (
 )
 from framecast.worker.process import ChildDied, EngineProcess
 
-if TYPE_CHECKING:
-    from framecast.worker.supervisor import Supervisor
-
 log = logging.getLogger("framecast.worker")
 
 TICK_S = 0.05          # how long one wait on the child's pipe lasts
 SPAWN_RETRY_S = 2.0    # pause after a child failed to start
+
+
+EngineResolver = Callable[[Task], tuple[str, dict[str, Any]]]
+
+
+def frozen_engine(task: Task) -> tuple[str, dict[str, Any]]:
+    """What runs a task: the engine and options frozen into its row when it was created."""
+    return task.engine, dict(task.engine_options or {})
+
+
+@dataclass(frozen=True)
+class WorkerTimings:
+    """How often a slot writes, checks and waits (seconds)."""
+
+    heartbeat_s: float = HEARTBEAT_S
+    lease_s: float = LEASE_S
+    poll_s: float = 1.0
+    kill_grace_s: float = 2.0
+    progress_interval_s: float = 0.5
+    cancel_check_s: float = 0.5
+
+
+class StopSignal:
+    """The worker's stop: set once; running tasks may finish until the drain deadline."""
+
+    def __init__(self) -> None:
+        self._event = threading.Event()
+        self._drain_deadline = float("inf")
+
+    def stop(self, drain_s: float) -> None:
+        """Stop claiming; running tasks may go on for ``drain_s`` more seconds."""
+        self._drain_deadline = time.monotonic() + max(0.0, drain_s)
+        self._event.set()
+
+    @property
+    def drain_deadline(self) -> float:
+        """When running tasks must be handed back (``monotonic`` seconds; inf until stop)."""
+        return self._drain_deadline
+
+    @property
+    def stopping(self) -> bool:
+        """Whether claiming has stopped."""
+        return self._event.is_set()
+
+    def drain_expired(self) -> bool:
+        """Whether running tasks must now be killed and handed back."""
+        return self._event.is_set() and time.monotonic() >= self._drain_deadline
+
+    def sleep(self, seconds: float) -> bool:
+        """Sleep, waking early on stop; True when stopping."""
+        return self._event.wait(seconds)
+
+
+@dataclass(frozen=True)
+class SlotContext:
+    """What a slot needs from its worker, and nothing else."""
+
+    queue: TaskQueue
+    storage: BlobStore
+    worker_id: str
+    engines: list[str] | None     # the engines this worker serves (None: every engine)
+    work_root: Path
+    timings: WorkerTimings
+    stop: StopSignal
+    engine_for: EngineResolver = frozen_engine
+    warm_engines: int = 1
+    nice: int = 0                 # slot threads and engine children run this much below normal
 
 
 @dataclass
@@ -78,8 +143,8 @@ def lower_priority(nice: int) -> None:
 class Slot:
     """One engine child and the thread that feeds it tasks."""
 
-    def __init__(self, supervisor: Supervisor, index: int) -> None:
-        self.sup = supervisor
+    def __init__(self, ctx: SlotContext, index: int) -> None:
+        self.ctx = ctx
         self.index = index
         self.proc: EngineProcess | None = None
         self.loads = 0           # engine loads across this slot's children
@@ -90,21 +155,21 @@ class Slot:
     # ---- the slot's thread -----------------------------------------------------------------
 
     def loop(self) -> None:
-        """Claim and run tasks until the supervisor stops."""
-        sup = self.sup
-        lower_priority(sup.nice)
-        while not sup.stopping:
+        """Claim and run tasks until the worker stops."""
+        ctx, timings = self.ctx, self.ctx.timings
+        lower_priority(ctx.nice)
+        while not ctx.stop.stopping:
             if not self._ensure_child():
-                sup.sleep(SPAWN_RETRY_S)
+                ctx.stop.sleep(SPAWN_RETRY_S)
                 continue
             try:
-                claims = sup.queue.claim(sup.worker_id, sup.engine_list, 1, lease_s=sup.lease_s)
+                claims = ctx.queue.claim(ctx.worker_id, ctx.engines, 1, lease_s=timings.lease_s)
             except Exception:
                 log.exception("slot %d: claim failed", self.index)
-                sup.sleep(sup.poll_s)
+                ctx.stop.sleep(timings.poll_s)
                 continue
             if not claims:
-                sup.queue.wait_for_work(sup.poll_s, sup.engine_list)
+                ctx.queue.wait_for_work(timings.poll_s, ctx.engines)
                 continue
             try:
                 self.run_task(claims[0])
@@ -119,7 +184,7 @@ class Slot:
         if self.proc is not None and self.proc.alive():
             return True
         try:
-            self.proc = EngineProcess(warm_engines=self.sup.warm_engines,
+            self.proc = EngineProcess(warm_engines=self.ctx.warm_engines,
                                       name=f"framecast-engine-{self.index}")
             self.proc.wait_ready()
         except Exception:
@@ -137,14 +202,14 @@ class Slot:
     def run_task(self, claim: Claim) -> None:
         """Run one claimed attempt to a terminal (or re-queued) state, then clean up."""
         task, token = claim.task, claim.lease_token
-        work_dir = self.sup.work_root / task.id / str(task.attempt)
+        work_dir = self.ctx.work_root / task.id / str(task.attempt)
         log.debug("task %s attempt %d claimed by slot %d (engine %s)", task.id, task.attempt,
                   self.index, task.engine)
         self.current_task_id = task.id
         self.kill_hint.clear()
         try:
             try:
-                engine, options = self.sup.resolve_engine(task)
+                engine, options = self.ctx.engine_for(task)
                 inputs = self._write_inputs(task, work_dir / "inputs")
             except Exception as exc:
                 self._fail(task, token, "InternalServiceError",
@@ -174,7 +239,7 @@ class Slot:
             if not key:
                 raise EngineFailed(f"input image {n} ({role}) has no stored copy")
             path = inputs_dir / f"{n}-{role}.png"
-            path.write_bytes(self.sup.storage.get_bytes(key))
+            path.write_bytes(self.ctx.storage.get_bytes(key))
             pairs.append((role, str(path)))
         return pairs
 
@@ -217,41 +282,42 @@ class Slot:
 
     def _tend(self, run: _Run, proc: EngineProcess) -> bool:
         """Periodic duties while the child works; False once the attempt has ended here."""
-        sup, task, now = self.sup, run.task, time.monotonic()
+        ctx, timings, task, now = self.ctx, self.ctx.timings, run.task, time.monotonic()
         reply: HeartbeatReply | None = None
         try:
-            if run.pending_progress and now - run.last_progress_write >= sup.progress_interval_s:
+            due = now - run.last_progress_write >= timings.progress_interval_s
+            if run.pending_progress and due:
                 step, total = run.pending_progress
-                reply = sup.queue.progress(task.id, run.token, step, total, lease_s=sup.lease_s)
+                reply = ctx.queue.progress(task.id, run.token, step, total, lease_s=timings.lease_s)
                 run.pending_progress, run.last_progress_write = None, now
                 run.lease_renewed = run.last_heartbeat = now
-            elif now - run.last_heartbeat >= sup.heartbeat_s:
-                reply = sup.queue.heartbeat(task.id, run.token, lease_s=sup.lease_s)
+            elif now - run.last_heartbeat >= timings.heartbeat_s:
+                reply = ctx.queue.heartbeat(task.id, run.token, lease_s=timings.lease_s)
                 run.lease_renewed = run.last_heartbeat = now
-            if self.kill_hint.is_set() or now - run.last_check >= sup.cancel_check_s:
+            if self.kill_hint.is_set() or now - run.last_check >= timings.cancel_check_s:
                 self.kill_hint.clear()
                 run.last_check = now
-                reply = sup.queue.kill_requested(task.id, run.token)
+                reply = ctx.queue.kill_requested(task.id, run.token)
         except LeaseLost:
             raise
         except Exception as exc:   # a database hiccup: keep going while the lease holds
             log.warning("task %s: lease upkeep failed (%s: %s)", task.id, type(exc).__name__, exc)
             run.last_heartbeat = run.last_check = now
-            if now - run.lease_renewed >= sup.lease_s * 0.9:
+            if now - run.lease_renewed >= timings.lease_s * 0.9:
                 raise LeaseLost(f"could not renew the lease of task {task.id}") from exc
         if reply is not None and reply.cancel_requested and run.kill_reason is None:
             run.kill_reason = reply.cancel_reason or "cancel"
-            run.kill_deadline = now + sup.kill_grace_s
+            run.kill_deadline = now + timings.kill_grace_s
             log.info("task %s: kill requested (%s); asking the engine to stop", task.id,
                      run.kill_reason)
             proc.send(Cancel(task_id=task.id))
         if run.kill_reason is not None and now >= run.kill_deadline:
             log.info("task %s: engine did not stop within %.1f s; killing process group %d",
-                     task.id, sup.kill_grace_s, proc.pid)
+                     task.id, timings.kill_grace_s, proc.pid)
             proc.kill()
             self._stop(run)
             return False
-        if sup.drain_expired():
+        if ctx.stop.drain_expired():
             log.info("task %s: shutting down; killing the engine and handing the task back",
                      task.id)
             proc.kill()
@@ -276,7 +342,7 @@ class Slot:
         try:
             for f in done.outputs:
                 key = output_key(task.id, task.attempt, f["name"])
-                size = self.sup.storage.put_file(key, Path(f["path"]), f["content_type"])
+                size = self.ctx.storage.put_file(key, Path(f["path"]), f["content_type"])
                 outputs.append(OutputFile(
                     name=f["name"], key=key, content_type=f["content_type"], size_bytes=size,
                     width=f.get("width"), height=f.get("height"), frames=f.get("frames"),
@@ -287,7 +353,7 @@ class Slot:
                        f"storing the outputs failed: {exc}", rerun=True)
             return
         try:
-            self.sup.queue.finish(task.id, run.token, outputs=outputs, seed=done.seed,
+            self.ctx.queue.finish(task.id, run.token, outputs=outputs, seed=done.seed,
                                   usage_tokens=task.usage_tokens,
                                   engine_seconds=done.engine_seconds)
         except LeaseLost:
@@ -307,7 +373,7 @@ class Slot:
 
     def _fail(self, task: Task, token: str, code: str, message: str, *, rerun: bool) -> None:
         try:
-            after = self.sup.queue.fail(task.id, token, code=code, message=message, rerun=rerun)
+            after = self.ctx.queue.fail(task.id, token, code=code, message=message, rerun=rerun)
             log.info("task %s attempt %d: %s (%s)", task.id, task.attempt,
                      after.status.value, message)
         except LeaseLost:
@@ -315,7 +381,7 @@ class Slot:
 
     def _stop(self, run: _Run) -> None:
         try:
-            after = self.sup.queue.stop(run.task.id, run.token)
+            after = self.ctx.queue.stop(run.task.id, run.token)
             log.info("task %s attempt %d: %s", run.task.id, run.task.attempt,
                      after.status.value)
         except LeaseLost:
@@ -323,13 +389,13 @@ class Slot:
 
     def _release(self, run: _Run) -> None:
         try:
-            self.sup.queue.release(run.task.id, run.token)
+            self.ctx.queue.release(run.task.id, run.token)
         except LeaseLost:
             log.warning("task %s: lease lost before it could be handed back", run.task.id)
 
     def _drop_outputs(self, task: Task) -> None:
         try:
-            self.sup.storage.delete_prefix(f"tasks/{task.id}/{task.attempt}/")
+            self.ctx.storage.delete_prefix(f"tasks/{task.id}/{task.attempt}/")
         except Exception:
             log.exception("task %s: could not delete the outputs of attempt %d", task.id,
                           task.attempt)

@@ -20,24 +20,27 @@ import signal
 import socket
 import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from framecast.core.task import HEARTBEAT_S, LEASE_S, Task
-from framecast.storage.base import BlobStore
-from framecast.store.queue import TaskQueue
+from framecast.blobs.base import BlobStore
+from framecast.core.task import HEARTBEAT_S, LEASE_S
+from framecast.db.queue import TaskQueue
 from framecast.worker.messages import ChildState
-from framecast.worker.slot import Slot
+from framecast.worker.slot import (
+    EngineResolver,
+    Slot,
+    SlotContext,
+    StopSignal,
+    WorkerTimings,
+    frozen_engine,
+)
 
 log = logging.getLogger("framecast.worker")
 
 REAP_INTERVAL_S = 5.0    # how often the reaper re-queues lapsed leases and expires tasks
 DRAIN_TIMEOUT_S = 10.0   # how long a graceful stop lets running tasks finish
-
-EngineResolver = Callable[[Task], tuple[str, dict[str, Any]]]
-
 
 @dataclass(frozen=True)
 class SlotInfo:
@@ -51,17 +54,12 @@ class SlotInfo:
     task_id: str | None
 
 
-def engine_of(task: Task) -> tuple[str, dict[str, Any]]:
-    """The default resolver: the engine recorded on the task, with no options."""
-    return task.engine, {}
-
-
 class Supervisor:
     """Claims tasks for the engines it serves and runs them in spawned children."""
 
     def __init__(self, queue: TaskQueue, storage: BlobStore, *,
                  engines: set[str] | None = None,
-                 resolve_engine: EngineResolver = engine_of,
+                 resolve_engine: EngineResolver = frozen_engine,
                  slots: int = 1, work_root: Path,
                  worker_id: str | None = None,
                  heartbeat_s: float = HEARTBEAT_S, lease_s: float = LEASE_S,
@@ -70,30 +68,26 @@ class Supervisor:
                  reap_interval_s: float = REAP_INTERVAL_S, warm_engines: int = 1,
                  nice: int = 0) -> None:
         self.queue = queue
-        self.storage = storage
-        self.engine_list = sorted(engines) if engines is not None else None
-        self.resolve_engine = resolve_engine
-        self.work_root = Path(work_root)
         self.worker_id = worker_id or f"{socket.gethostname()}-{os.getpid()}-{id(self) % 4096:x}"
-        self.heartbeat_s = heartbeat_s
-        self.lease_s = lease_s
-        self.poll_s = poll_s
-        self.kill_grace_s = kill_grace_s
-        self.progress_interval_s = progress_interval_s
-        self.cancel_check_s = cancel_check_s
+        self.work_root = Path(work_root)
         self.reap_interval_s = reap_interval_s
-        self.warm_engines = warm_engines
-        self.nice = nice   # slot threads and engine children run this much below normal
-        self.slots = [Slot(self, n) for n in range(max(1, slots))]
-        self._stop = threading.Event()
-        self._drain_deadline = float("inf")
+        self._signal = StopSignal()
+        self.context = SlotContext(
+            queue=queue, storage=storage, worker_id=self.worker_id,
+            engines=sorted(engines) if engines is not None else None, work_root=self.work_root,
+            timings=WorkerTimings(heartbeat_s=heartbeat_s, lease_s=lease_s, poll_s=poll_s,
+                                  kill_grace_s=kill_grace_s,
+                                  progress_interval_s=progress_interval_s,
+                                  cancel_check_s=cancel_check_s),
+            stop=self._signal, engine_for=resolve_engine, warm_engines=warm_engines, nice=nice)
+        self.slots = [Slot(self.context, n) for n in range(max(1, slots))]
         self._threads: list[threading.Thread] = []
 
     # ---- lifecycle -------------------------------------------------------------------------
 
     def start(self) -> None:
         """Start the slot threads (each spawns its child) and the reaper thread."""
-        if self._threads or self._stop.is_set():
+        if self._threads or self._signal.stopping:
             raise RuntimeError("a supervisor starts once; make a new one after stop()")
         self.work_root.mkdir(parents=True, exist_ok=True)
         self.queue.add_cancel_listener(self._on_cancel)
@@ -104,16 +98,16 @@ class Supervisor:
                                               name="framecast-reaper"))
         for thread in self._threads:
             thread.start()
+        engines = self.context.engines
         log.info("worker %s started: %d slot(s), engines %s", self.worker_id, len(self.slots),
-                 ", ".join(self.engine_list) if self.engine_list is not None else "all")
+                 ", ".join(engines) if engines is not None else "all")
 
     def stop(self, timeout: float = DRAIN_TIMEOUT_S) -> None:
         """Stop claiming, let running tasks finish for up to ``timeout`` seconds, then kill
         what still runs and hand those tasks back to the queue; stop the children."""
-        self._drain_deadline = time.monotonic() + max(0.0, timeout)
-        self._stop.set()
+        self._signal.stop(timeout)
         self.queue.notify_local()
-        join_by = self._drain_deadline + self.kill_grace_s + 15.0
+        join_by = self._signal.drain_deadline + self.context.timings.kill_grace_s + 15.0
         for thread in self._threads:
             thread.join(timeout=max(0.1, join_by - time.monotonic()))
             if thread.is_alive():
@@ -150,15 +144,11 @@ class Supervisor:
     @property
     def stopping(self) -> bool:
         """Whether claiming has stopped."""
-        return self._stop.is_set()
+        return self._signal.stopping
 
     def drain_expired(self) -> bool:
         """Whether running tasks must now be killed and handed back."""
-        return self._stop.is_set() and time.monotonic() >= self._drain_deadline
-
-    def sleep(self, seconds: float) -> None:
-        """Sleep, waking early when the supervisor stops."""
-        self._stop.wait(seconds)
+        return self._signal.drain_expired()
 
     def slot_info(self) -> list[SlotInfo]:
         """A snapshot of every slot: child pid and state, engine loads, tasks run."""
@@ -178,7 +168,7 @@ class Supervisor:
     def _reap_loop(self) -> None:
         """Expire overdue tasks, re-queue lapsed leases and keep the planner's statistics
         current; every worker may do this."""
-        while not self._stop.wait(self.reap_interval_s):
+        while not self._signal.sleep(self.reap_interval_s):
             try:
                 self.queue.expire_due()
                 self.queue.requeue_lapsed()

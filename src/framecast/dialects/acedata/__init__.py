@@ -1,8 +1,16 @@
-"""The AceData dialect: AceDataCloud's Seedance proxy API (``/seedance/videos`` and
-``/seedance/tasks``), which the ``mcp-seedance`` MCP server calls.
+"""The AceData dialect: the API ``mcp-seedance`` (AceData's MCP server) calls,
+``/seedance/videos`` and ``/seedance/tasks``. See ``docs/mcp.md``.
 
-A user who sets ``ACEDATACLOUD_API_BASE_URL`` to a Framecast server gets that MCP server
-working unchanged. ``wire.py`` holds the vendor's models, ``translate.py`` wire ⇄ core (and
-``webhook_body`` for callbacks), ``router.py`` the thin handlers and ``errors.py`` the one
-mapping of every error to the vendor's envelope. See ``docs/mcp.md``.
+Owns: ``wire.py``, ``translate.py``, ``router.py`` and ``envelope.py`` of this vendor's API.
+May import: ``edge``, ``service`` and the layers below; never another dialect.
 """
+
+from framecast.dialects.acedata import translate
+from framecast.dialects.acedata.envelope import ENVELOPE
+from framecast.dialects.acedata.router import router
+from framecast.edge.dialect import Dialect
+
+DIALECT = Dialect(name=translate.DIALECT, router=router, envelope=ENVELOPE,
+                  webhook_body=translate.webhook_body)
+
+__all__ = ["DIALECT"]

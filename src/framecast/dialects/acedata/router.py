@@ -8,7 +8,7 @@
                             ``{"ids": [...], "action": "retrieve_batch"}`` → ``{items, count}``
 
 Handlers only translate, call ``TaskService`` and render; errors become the AceData envelope
-in ``errors.AceDataRoute``. Task responses carry ``X-Framecast-Engine``.
+in ``envelope.py``. Task responses carry ``X-Framecast-Engine``.
 """
 
 from __future__ import annotations
@@ -20,19 +20,19 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
-from framecast.app import get_service
-from framecast.auth import Owner, require_owner
 from framecast.core.errors import NotFound
-from framecast.core.service import TaskService
 from framecast.core.task import Task
 from framecast.dialects.acedata import translate, wire
-from framecast.dialects.acedata.errors import AceDataRoute
+from framecast.dialects.acedata.envelope import ENVELOPE
+from framecast.edge.auth import Owner, require_owner
+from framecast.edge.state import task_service
+from framecast.service.tasks import TaskService
 
-DIALECT = "acedata"
+DIALECT = translate.DIALECT
 ENGINE_HEADER = "X-Framecast-Engine"
 SYNC_WAIT_S = 600.0      # how long a synchronous /seedance/videos request waits for its video
 
-router = APIRouter(route_class=AceDataRoute, tags=["acedata"])
+router = APIRouter(route_class=ENVELOPE.route, tags=["acedata"])
 OwnerDep = Annotated[Owner, Depends(require_owner)]
 
 
@@ -45,7 +45,7 @@ def _render(model: BaseModel, task: Task | None = None) -> JSONResponse:
 async def create_video(body: wire.VideosRequest, request: Request,
                        owner: OwnerDep) -> JSONResponse:
     """Create a Seedance video task; wait for it unless asked to be asynchronous."""
-    service = get_service(request)
+    service = task_service(request)
     spec = translate.video_spec_from_wire(body)
     task = await service.create_video(spec, owner_id=owner.id, dialect=DIALECT)
     if translate.is_async(body):
@@ -58,7 +58,7 @@ async def create_video(body: wire.VideosRequest, request: Request,
 async def query_tasks(body: wire.TasksRequest, request: Request,
                       owner: OwnerDep) -> JSONResponse:
     """Retrieve one task (``retrieve``) or several (``retrieve_batch``) of the caller."""
-    service = get_service(request)
+    service = task_service(request)
     ids = translate.task_ids_of(body)
     if body.action == "retrieve_batch":
         _, tasks = await anyio.to_thread.run_sync(lambda: service.list(

@@ -30,7 +30,7 @@ from framecast.core.task import Task, TaskStatus
 from framecast.dialects.acedata import wire
 
 if TYPE_CHECKING:
-    from framecast.core.service import TaskService
+    from framecast.service.tasks import TaskService
 
 FileUrl = Callable[[Task, str], str | None]
 
@@ -55,6 +55,8 @@ STATES: dict[TaskStatus, str] = {
     TaskStatus.CANCELLED: "cancelled", TaskStatus.EXPIRED: "failed",
 }
 _TRACE_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "framecast:acedata:trace")
+
+DIALECT = "acedata"
 
 
 # -- POST /seedance/videos -----------------------------------------------------------------

@@ -1,8 +1,16 @@
 """The AI/ML API dialect (api.aimlapi.com): Seedance video generations under ``/v2``.
+See ``docs/aiml.md``.
 
-``wire.py`` holds the vendor's per-model request schemas and the generation object,
-``translate.py`` wire ⇄ core, ``router.py`` the thin handlers and ``errors.py`` the one
-mapping of every error to the vendor's envelope. Seedream image calls
-(``POST /v1/images/generations``) are served by the OpenAI dialect's shared handler, which
-accepts the union of both vendors' fields. See ``docs/aiml.md``.
+Owns: ``wire.py``, ``translate.py``, ``router.py`` and ``envelope.py`` of this vendor's API.
+May import: ``edge``, ``service`` and the layers below; never another dialect.
 """
+
+from framecast.dialects.aiml import translate
+from framecast.dialects.aiml.envelope import ENVELOPE
+from framecast.dialects.aiml.router import router
+from framecast.edge.dialect import Dialect
+
+DIALECT = Dialect(name=translate.DIALECT, router=router, envelope=ENVELOPE,
+                  webhook_body=translate.webhook_body)
+
+__all__ = ["DIALECT"]

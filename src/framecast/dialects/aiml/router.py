@@ -7,7 +7,7 @@
 
 Seedream images (``POST /v1/images/generations``) are answered by the OpenAI dialect's
 shared handler. Handlers only translate, call ``TaskService`` and render; errors become the
-vendor's envelope in ``errors.AimlRoute``. Every task response carries ``X-Framecast-Engine``.
+vendor's envelope in ``envelope.py``. Every task response carries ``X-Framecast-Engine``.
 """
 
 from __future__ import annotations
@@ -19,17 +19,17 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
-from framecast.app import get_service
-from framecast.auth import Owner, require_owner
 from framecast.core.errors import InvalidInput, MissingInput, NotFound, PayloadTooLarge
 from framecast.core.task import Task
 from framecast.dialects.aiml import translate, wire
-from framecast.dialects.aiml.errors import AimlRoute
+from framecast.dialects.aiml.envelope import ENVELOPE
+from framecast.edge.auth import Owner, require_owner
+from framecast.edge.state import task_service
 
 ENGINE_HEADER = "X-Framecast-Engine"
 PATHS: tuple[str, ...] = ("/v2/video/generations", "/v2/generate/video/bytedance/generation")
 
-router = APIRouter(route_class=AimlRoute, tags=["aiml"])
+router = APIRouter(route_class=ENVELOPE.route, tags=["aiml"])
 OwnerDep = Annotated[Owner, Depends(require_owner)]
 
 
@@ -42,7 +42,7 @@ async def _json_body(request: Request) -> Any:
     try:
         raw = await request.body()
     except Exception as exc:
-        # app.BodyLimitMiddleware signals an over-long chunked body with its own private
+        # api.middleware.BodyLimitMiddleware signals an over-long chunked body with its own private
         # exception; answer it in this dialect's envelope (413) rather than as a 500.
         if isinstance(exc, PayloadTooLarge):
             raise PayloadTooLarge("The request body is larger than the server accepts.",
@@ -59,7 +59,7 @@ async def _json_body(request: Request) -> Any:
 
 async def create_generation(request: Request, owner: OwnerDep) -> JSONResponse:
     """Create a Seedance video generation."""
-    service = get_service(request)
+    service = task_service(request)
     body = translate.parse_request(await _json_body(request))
     entry = service.registry.resolve(body.model, kind="video")
     spec = translate.video_spec_from_wire(body, resolutions=entry.resolutions)
@@ -73,13 +73,13 @@ def get_generation(request: Request, owner: OwnerDep,
     if not generation_id:
         raise MissingInput("Required", param="generation_id")
     try:
-        task = get_service(request).get(generation_id, owner_id=owner.id)
+        task = task_service(request).get(generation_id, owner_id=owner.id)
     except NotFound:
         task = None
     if task is None or task.kind != "video":
         raise NotFound(f"Generation with id {generation_id} not found",
                        param="generation_id", task_id=generation_id)
-    return _render(translate.generation(task, get_service(request).file_url), task)
+    return _render(translate.generation(task, task_service(request).file_url), task)
 
 
 for _path in PATHS:

@@ -28,10 +28,10 @@ from pydantic import ValidationError
 
 from framecast.core import sizes
 from framecast.core.errors import InvalidInput, MissingInput
-from framecast.core.service import TaskService
 from framecast.core.spec import ImageInput, VideoSpec, check_seed
 from framecast.core.task import Task, TaskStatus
 from framecast.dialects.aiml import wire
+from framecast.service.tasks import TaskService
 
 FileUrl = Callable[[Task, str], str | None]
 
@@ -162,16 +162,13 @@ def check_callback_url(url: str) -> None:
         raise InvalidInput(f"Invalid url, received {_clip(url)!r}", param="callback_url")
 
 
-_SPEC_PARAMS = {"images": "image_url", "ratio": "aspect_ratio"}
-
-
 def _build(**fields: Any) -> VideoSpec:
     try:
         return VideoSpec(**fields)
     except ValidationError as exc:
         first = exc.errors()[0]
         name = str(first["loc"][0]) if first["loc"] else "body"
-        raise InvalidInput(first["msg"], param=_SPEC_PARAMS.get(name, name)) from None
+        raise InvalidInput(first["msg"], param=name) from None   # the envelope renames it
 
 
 def _clip(text: str, limit: int = 80) -> str:

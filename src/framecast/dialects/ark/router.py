@@ -7,34 +7,34 @@
     POST   /api/v3/images/generations                synchronous image generation (or SSE)
 
 Handlers only translate, call ``TaskService`` and render; errors become the Ark envelope in
-``errors.ArkRoute``. Every task response carries ``X-Framecast-Engine``. Create and get, the
-two calls every client makes over and over, are ``lean`` routes (``framecast.routing``): they
+``envelope.py``. Every task response carries ``X-Framecast-Engine``. Create and get, the
+two calls every client makes over and over, are ``lean`` routes (``edge.body.lean``): they
 read their owner, path and body themselves instead of through FastAPI's parameter solving.
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import Annotated, Any
+from typing import Annotated
 
 import anyio
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel
 
-from framecast.app import get_service
-from framecast.auth import Owner, require_owner
 from framecast.core.errors import FramecastError, NotFound
 from framecast.core.task import Task, TaskStatus
 from framecast.dialects.ark import translate, wire
-from framecast.dialects.ark.errors import ArkRoute, framecast_error_response
-from framecast.routing import json_body, lean, openapi_body, openapi_path_params
+from framecast.dialects.ark.envelope import ENVELOPE
+from framecast.edge.auth import Owner, require_owner
+from framecast.edge.body import json_body, lean, openapi_body, openapi_path_params
+from framecast.edge.state import task_service
 
-DIALECT = "ark"
+DIALECT = translate.DIALECT
 ENGINE_HEADER = "X-Framecast-Engine"
 PAGE_MAX = 500
 
-router = APIRouter(prefix="/api/v3", route_class=ArkRoute, tags=["ark"])
+router = APIRouter(prefix="/api/v3", route_class=ENVELOPE.route, tags=["ark"])
 OwnerDep = Annotated[Owner, Depends(require_owner)]
 
 
@@ -46,19 +46,12 @@ def _render(model: BaseModel, task: Task | None = None) -> JSONResponse:
 async def _video_task(request: Request, task_id: str, owner: Owner) -> Task:
     """The caller's video task (an image task id is not a content-generation task)."""
     try:
-        task = await get_service(request).aget(task_id, owner_id=owner.id)
+        task = await task_service(request).aget(task_id, owner_id=owner.id)
     except NotFound:
         task = None
     if task is None or task.kind != "video":
         raise NotFound(f"The task `{task_id}` does not exist.", param="id", task_id=task_id)
     return task
-
-
-def _task_dict(request: Request, task: Task) -> dict[str, Any]:
-    """The task object: absent values are left out, except ``error`` (always present)."""
-    body = translate.task_to_wire(task, get_service(request).file_url)
-    data = body.model_dump(mode="json", exclude_none=True)
-    return {k: data.get(k) for k in type(body).model_fields if k in data or k == "error"}
 
 
 @router.post("/contents/generations/tasks", response_model=wire.CreateTaskResponse,
@@ -69,7 +62,7 @@ async def create_task(request: Request) -> JSONResponse:
     owner = await require_owner(request)
     body = await json_body(request, wire.CreateTaskRequest)
     spec = translate.video_spec_from_wire(body)
-    task = await get_service(request).create_video(spec, owner_id=owner.id, dialect=DIALECT)
+    task = await task_service(request).create_video(spec, owner_id=owner.id, dialect=DIALECT)
     return _render(wire.CreateTaskResponse(id=task.id, safety_identifier=body.safety_identifier),
                    task)
 
@@ -81,7 +74,8 @@ async def get_task(request: Request) -> JSONResponse:
     """One video task of the caller."""
     owner = await require_owner(request)
     task = await _video_task(request, request.path_params["task_id"], owner)
-    return JSONResponse(_task_dict(request, task), headers={ENGINE_HEADER: task.engine})
+    return JSONResponse(translate.task_dict(task, task_service(request).file_url),
+                        headers={ENGINE_HEADER: task.engine})
 
 
 @router.get("/contents/generations/tasks", response_model=wire.ListTasksResponse)
@@ -95,12 +89,13 @@ def list_tasks(
     service_tier: Annotated[str | None, Query(alias="filter.service_tier")] = None,
 ) -> JSONResponse:
     """The caller's video tasks, newest first, filtered and paged."""
-    service = get_service(request)
+    service = task_service(request)
     total, tasks = service.list(
         owner.id, task_ids=task_ids or None, model=model or None, kind="video",
         offset=(page_num - 1) * page_size, limit=page_size,
         **translate.list_filters(status or None, service_tier or None))
-    return JSONResponse({"total": total, "items": [_task_dict(request, t) for t in tasks]})
+    items = [translate.task_dict(t, service.file_url) for t in tasks]
+    return JSONResponse({"total": total, "items": items})
 
 
 @router.delete("/contents/generations/tasks/{task_id}")
@@ -108,7 +103,7 @@ async def delete_task(task_id: str, request: Request, owner: OwnerDep) -> JSONRe
     """Cancel a queued task, or delete a finished one (running/cancelled → 400)."""
     await _video_task(request, task_id, owner)
     task = await anyio.to_thread.run_sync(
-        lambda: get_service(request).cancel_or_delete(task_id, owner_id=owner.id))
+        lambda: task_service(request).cancel_or_delete(task_id, owner_id=owner.id))
     return JSONResponse({}, headers={ENGINE_HEADER: task.engine})
 
 
@@ -116,7 +111,7 @@ async def delete_task(task_id: str, request: Request, owner: OwnerDep) -> JSONRe
 async def generate_images(body: wire.ImagesGenerateRequest, request: Request,
                           owner: OwnerDep) -> JSONResponse | StreamingResponse:
     """Generate one image synchronously (Seedream); ``stream: true`` answers with SSE."""
-    service = get_service(request)
+    service = task_service(request)
     spec = translate.image_spec_from_wire(body)
     task = await service.generate_image(spec, owner_id=owner.id, dialect=DIALECT)
     error = None if task.status == TaskStatus.SUCCEEDED else \
@@ -130,7 +125,7 @@ async def generate_images(body: wire.ImagesGenerateRequest, request: Request,
         return StreamingResponse(_sse(events), media_type="text/event-stream",
                                  headers={ENGINE_HEADER: task.engine})
     if error is not None:
-        response = framecast_error_response(error)
+        response = ENVELOPE.respond(error, request)
         response.headers[ENGINE_HEADER] = task.engine
         return response
     assert item is not None
@@ -138,7 +133,7 @@ async def generate_images(body: wire.ImagesGenerateRequest, request: Request,
 
 
 def _image_item(request: Request, task: Task, response_format: str) -> wire.ImageData:
-    service = get_service(request)
+    service = task_service(request)
     name = translate.image_output_name(task) or translate.IMAGE_FILE
     if response_format == "b64_json":
         return translate.image_data(task, url=None, data=service.file_bytes(task, name))
@@ -148,7 +143,7 @@ def _image_item(request: Request, task: Task, response_format: str) -> wire.Imag
 def _cancel_quietly(request: Request, task: Task, owner: Owner) -> None:
     """Stop an image task the client no longer waits for (best effort)."""
     try:
-        get_service(request).cancel(task.id, owner_id=owner.id)
+        task_service(request).cancel(task.id, owner_id=owner.id)
     except FramecastError:
         pass
 

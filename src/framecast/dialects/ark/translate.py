@@ -28,8 +28,11 @@ from framecast.core.spec import ImageInput, ImageSpec, VideoSpec
 from framecast.core.task import Task, TaskStatus
 from framecast.dialects.ark import wire
 from framecast.dialects.ark.flags import as_ratio, as_resolution, flag_value, parse_prompt_flags
+from framecast.service.tasks import TaskService
 
 FileUrl = Callable[[Task, str], str | None]
+
+DIALECT = "ark"
 
 VIDEO_FILE = "video.mp4"
 LAST_FRAME_FILE = "last_frame.png"
@@ -189,12 +192,18 @@ def task_to_wire(task: Task, file_url: FileUrl) -> wire.ContentGenerationTask:
         engine=task.engine, progress=task_progress(task))
 
 
-def webhook_body(task: Task, service: Any) -> dict[str, Any]:
-    """The ``callback_url`` body: exactly the GET task object (absent values left out, except
-    ``error``). ``service`` is the ``TaskService`` (its ``file_url`` signs the links)."""
-    body = task_to_wire(task, service.file_url)
+def task_dict(task: Task, file_url: FileUrl) -> dict[str, Any]:
+    """The task object as JSON: absent values are left out, except ``error`` (always
+    present, ``null`` while there is none)."""
+    body = task_to_wire(task, file_url)
     data = body.model_dump(mode="json", exclude_none=True)
     return {k: data.get(k) for k in type(body).model_fields if k in data or k == "error"}
+
+
+def webhook_body(task: Task, service: TaskService) -> dict[str, Any]:
+    """The ``callback_url`` body: exactly the GET task object (``service.file_url`` signs
+    the links)."""
+    return task_dict(task, service.file_url)
 
 
 def task_error(task: Task) -> wire.TaskError | None:

@@ -19,7 +19,7 @@ from fastapi import Request
 from starlette.datastructures import UploadFile
 
 from framecast.core.errors import InvalidInput, MissingInput, PayloadTooLarge
-from framecast.media.fetch import sniff_image_format
+from framecast.net.fetch import sniff_image_format
 
 FILE_FIELDS = frozenset({"input_reference"})
 FORM_TYPES = frozenset({"multipart/form-data", "application/x-www-form-urlencoded"})

@@ -25,12 +25,12 @@ from pydantic import ValidationError
 
 from framecast.core import sizes
 from framecast.core.errors import EngineFailed, FramecastError, InvalidInput, MissingInput
-from framecast.core.service import TaskService
 from framecast.core.spec import ImageInput, ImageSpec
 from framecast.core.task import Task, TaskStatus
 from framecast.dialects.openai import wire
-from framecast.dialects.openai.errors import error_code, error_type
+from framecast.dialects.openai.envelope import error_code, error_type
 from framecast.dialects.openai.translate import check_url
+from framecast.service.tasks import TaskService
 
 DEFAULT_IMAGE_MODEL = "seedream-3-0-t2i"
 OPENAI_IMAGE_MODEL_PREFIXES: tuple[str, ...] = ("dall-e", "gpt-image")

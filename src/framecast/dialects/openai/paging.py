@@ -16,8 +16,8 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 from framecast.core.errors import InvalidInput, NotFound
-from framecast.core.service import TaskService
 from framecast.core.task import Task
+from framecast.service.tasks import TaskService
 
 Key = tuple[float, str]
 

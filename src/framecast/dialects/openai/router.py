@@ -10,7 +10,7 @@ endpoint shared by OpenAI and AI/ML API clients (Seedream).
     POST   /v1/images/generations           synchronous Seedream image (OpenAI + AI/ML fields)
 
 Handlers only read the body, translate, call ``TaskService`` and render; errors become the
-vendor's envelope in ``errors.OpenAIRoute``. Every task response carries
+vendor's envelope in ``envelope.py``. Every task response carries
 ``X-Framecast-Engine``.
 """
 
@@ -23,12 +23,12 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
 
-from framecast.app import get_runtime, get_service
-from framecast.auth import Owner, require_owner
 from framecast.core.errors import FramecastError, InvalidInput, InvalidState, NotFound
 from framecast.core.task import Task, TaskStatus
 from framecast.dialects.openai import body, images, paging, translate, wire
-from framecast.dialects.openai.errors import OpenAIRoute
+from framecast.dialects.openai.envelope import ENVELOPE
+from framecast.edge.auth import Owner, require_owner
+from framecast.edge.state import task_service
 from framecast.media import thumbnail
 
 ENGINE_HEADER = "X-Framecast-Engine"
@@ -38,7 +38,7 @@ DELETE_WAIT_S = 10.0           # how long DELETE waits for an unfinished video t
 VARIANTS: dict[str, str] = {"video": "video/mp4", "thumbnail": "image/webp",
                             "spritesheet": "image/jpeg", "last_frame": "image/png"}
 
-router = APIRouter(prefix="/v1", route_class=OpenAIRoute, tags=["openai"])
+router = APIRouter(prefix="/v1", route_class=ENVELOPE.route, tags=["openai"])
 OwnerDep = Annotated[Owner, Depends(require_owner)]
 
 
@@ -48,15 +48,15 @@ def _render(model: BaseModel, task: Task, headers: dict[str, str] | None = None)
 
 
 async def _body(request: Request) -> dict[str, Any]:
-    settings = get_runtime(request).settings
-    return await body.read_body(request, max_file_bytes=settings.fetch_max_bytes,
-                                max_field_bytes=settings.max_body_bytes)
+    limits = task_service(request).limits
+    return await body.read_body(request, max_file_bytes=limits.fetch.max_bytes,
+                                max_field_bytes=limits.max_body_bytes)
 
 
 def _video_task(request: Request, video_id: str, owner: Owner) -> Task:
     """The caller's video task, created through any dialect (an image task is not a video)."""
     try:
-        task = get_service(request).get(video_id, owner_id=owner.id)
+        task = task_service(request).get(video_id, owner_id=owner.id)
     except NotFound:
         task = None
     if task is None or task.kind != "video":
@@ -68,7 +68,7 @@ def _video_task(request: Request, video_id: str, owner: Owner) -> Task:
 @router.post("/videos", response_model=wire.Video)
 async def create_video(request: Request, owner: OwnerDep) -> JSONResponse:
     """Create a video job from a prompt and optional reference images."""
-    service = get_service(request)
+    service = task_service(request)
     req = translate.parse_create(await _body(request))
     spec = translate.video_spec_from_wire(req, service.registry)
     task = await service.create_video(spec, owner_id=owner.id, dialect=translate.DIALECT)
@@ -80,7 +80,7 @@ def list_videos(request: Request, owner: OwnerDep, after: str | None = None,
                 limit: Annotated[int, Query()] = paging.LIMIT_DEFAULT,
                 order: str = "desc") -> JSONResponse:
     """The caller's videos (from every dialect), newest first unless ``order=asc``."""
-    tasks, has_more = paging.page_videos(get_service(request), owner.id, after=after or None,
+    tasks, has_more = paging.page_videos(task_service(request), owner.id, after=after or None,
                                          limit=limit, order=order)
     return JSONResponse(translate.video_list(tasks, has_more).model_dump(mode="json"))
 
@@ -96,7 +96,7 @@ def retrieve_video(video_id: str, request: Request, owner: OwnerDep) -> JSONResp
 async def delete_video(video_id: str, request: Request, owner: OwnerDep) -> JSONResponse:
     """Delete a video and its files; an unfinished one is cancelled first (queued: at once;
     running: killed, waited for up to ``DELETE_WAIT_S``)."""
-    service = get_service(request)
+    service = task_service(request)
     task = await anyio.to_thread.run_sync(_video_task, request, video_id, owner)
     if not task.terminal:
         try:
@@ -128,7 +128,7 @@ async def download_content(video_id: str, request: Request, owner: OwnerDep,
 
 
 def _content(request: Request, task: Task, variant: str) -> bytes:
-    service = get_service(request)
+    service = task_service(request)
     name = translate.LAST_FRAME_FILE if variant == "last_frame" else translate.VIDEO_FILE
     data = service.file_bytes(task, name)
     if data is None:
@@ -145,7 +145,7 @@ def _content(request: Request, task: Task, variant: str) -> bytes:
 @router.post("/images/generations", response_model=wire.ImagesResponse)
 async def generate_images(request: Request, owner: OwnerDep) -> JSONResponse:
     """Generate one Seedream image synchronously (OpenAI and AI/ML API clients alike)."""
-    service = get_service(request)
+    service = task_service(request)
     req = translate.parse(wire.ImageGenerateRequest, await _body(request))
     spec = images.image_spec_from_wire(req)
     task = await service.generate_image(spec, owner_id=owner.id, dialect=translate.DIALECT)
@@ -158,7 +158,7 @@ async def generate_images(request: Request, owner: OwnerDep) -> JSONResponse:
 
 
 def _image_item(request: Request, task: Task, response_format: str) -> wire.ImageItem:
-    service = get_service(request)
+    service = task_service(request)
     name = images.image_output_name(task) or images.IMAGE_FILE
     if response_format == "b64_json":
         return images.image_item(url=None, data=service.file_bytes(task, name))
@@ -168,6 +168,6 @@ def _image_item(request: Request, task: Task, response_format: str) -> wire.Imag
 def _cancel_quietly(request: Request, task: Task, owner: Owner) -> None:
     """Stop an image task the client no longer waits for (best effort)."""
     try:
-        get_service(request).cancel(task.id, owner_id=owner.id)
+        task_service(request).cancel(task.id, owner_id=owner.id)
     except FramecastError:
         pass

@@ -32,12 +32,12 @@ from pydantic import ValidationError
 
 from framecast.core import sizes
 from framecast.core.errors import InvalidInput, MissingInput
-from framecast.core.service import TaskService
 from framecast.core.spec import MAX_REFERENCE_IMAGES, ImageInput, VideoSpec, check_seed
 from framecast.core.task import Task, TaskStatus
 from framecast.dialects.openai import wire
-from framecast.dialects.openai.errors import error_code
-from framecast.registry import Registry
+from framecast.dialects.openai.envelope import error_code
+from framecast.service.registry import Registry
+from framecast.service.tasks import TaskService
 
 FileUrl = Callable[[Task, str], str | None]
 
@@ -274,10 +274,6 @@ def video_list(tasks: list[Task], has_more: bool) -> wire.VideoList:
 
 
 def webhook_body(task: Task, service: TaskService) -> dict[str, Any]:
-    """The body of a webhook for a task created through this dialect: the ``Video`` object as
-    ``GET /v1/videos/{id}`` returns it (an image task: the images response)."""
-    if task.kind == "image":
-        from framecast.dialects.openai import images  # images imports this module
-
-        return images.webhook_body(task, service)
+    """The body of a webhook for a video task created through this dialect: the ``Video``
+    object as ``GET /v1/videos/{id}`` returns it."""
     return video_object(task).model_dump(mode="json")

@@ -25,9 +25,10 @@ import hmac
 
 from fastapi import Request
 
-from framecast.auth import STATIC_OWNER_ID, Authenticator, Owner
 from framecast.core.errors import Unauthorized
-from framecast.store.keys import KeyStore, WiroAuth
+from framecast.db.keys import WiroAuth
+from framecast.dialects.wiro.config import wiro_settings
+from framecast.edge.auth import STATIC_OWNER_ID, Authenticator, Owner
 
 NOT_FOUNDED = "Project authorization is not founded."
 SIGNATURE_REQUIRED = ("Project requires signature authentication. x-signature and x-nonce "
@@ -42,12 +43,11 @@ def signature(api_key: str, api_secret: str, nonce: str) -> str:
 
 
 def _wiro_auth(request: Request, owner: Owner) -> WiroAuth | None:
-    runtime = request.app.state.runtime
+    settings = wiro_settings(request)
     if owner.id == STATIC_OWNER_ID:
-        secret = runtime.settings.wiro_api_secret
+        secret = settings.static_api_secret
         return WiroAuth(secret or None, bool(secret))
-    keys: KeyStore = runtime.keys
-    return keys.wiro_auth(owner.id)
+    return settings.keys.wiro_auth(owner.id)
 
 
 def wiro_owner(request: Request) -> Owner:
@@ -74,6 +74,6 @@ def wiro_owner(request: Request) -> Owner:
     expected = signature(api_key, auth.secret, nonce)
     if len(nonce) > NONCE_MAX_CHARS or not hmac.compare_digest(sent, expected):
         raise Unauthorized(NOT_VALID)
-    if not request.app.state.runtime.keys.use_nonce(owner.id, nonce):
+    if not wiro_settings(request).keys.use_nonce(owner.id, nonce):
         raise Unauthorized(NOT_VALID)     # a replayed nonce
     return owner

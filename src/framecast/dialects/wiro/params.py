@@ -20,7 +20,7 @@ from fastapi import Request
 from starlette.datastructures import UploadFile
 
 from framecast.core.errors import InvalidInput, MissingInput
-from framecast.dialects.wiro.errors import INVALID_BODY
+from framecast.dialects.wiro.envelope import INVALID_BODY
 
 MAX_FORM_FILES = 16
 MAX_FORM_FIELDS = 200

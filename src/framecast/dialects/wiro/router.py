@@ -9,7 +9,7 @@
     WS   /v1                            task events after {"type": "task_info", ...}
 
 Handlers read the parameters, call ``TaskService`` and render; every error becomes the Wiro
-envelope in ``errors.WiroRoute``. Authentication (``x-api-key``, optionally signed) is in
+envelope in ``envelope.py``. Authentication (``x-api-key``, optionally signed) is in
 ``auth.py``; an unknown ``/v1/Run|Task|Tool|File/...`` path answers 404 "Error parsing url.".
 """
 
@@ -20,27 +20,28 @@ import string
 from typing import Annotated, Any
 
 import anyio
-from fastapi import APIRouter, Depends, FastAPI, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
-from framecast.app import get_runtime, get_service
-from framecast.auth import Owner
 from framecast.core.errors import InvalidInput, InvalidState, NotFound
+from framecast.core.spec import ImageSpec, VideoSpec
 from framecast.core.task import Task
+from framecast.db.task_extras import TaskExtras
 from framecast.dialects.wiro import translate, wire
 from framecast.dialects.wiro.auth import wiro_owner
-from framecast.dialects.wiro.errors import (
+from framecast.dialects.wiro.config import wiro_settings
+from framecast.dialects.wiro.envelope import (
     CODE_GENERAL,
+    ENVELOPE,
     NO_TASK,
     PARSE_URL_ERROR,
-    WiroRoute,
     envelope,
 )
 from framecast.dialects.wiro.params import Params, read_params
-from framecast.dialects.wiro.socket import socket_endpoint
-from framecast.storage import task_prefix
-from framecast.store.extras import TaskExtras, TaskExtrasStore
+from framecast.edge.auth import Owner
+from framecast.edge.state import task_service
+from framecast.service.tasks import DialectRecord
 
 DIALECT = translate.DIALECT
 ENGINE_HEADER = "X-Framecast-Engine"
@@ -50,7 +51,7 @@ LIST_LIMIT_MAX = 200
 SECTIONS = ("Run", "Task", "Tool", "File")
 ALL_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
 
-router = APIRouter(prefix="/v1", route_class=WiroRoute, tags=["wiro"])
+router = APIRouter(prefix="/v1", route_class=ENVELOPE.route, tags=["wiro"])
 OwnerDep = Annotated[Owner, Depends(wiro_owner)]
 
 
@@ -60,17 +61,13 @@ def new_token() -> str:
     return "".join(secrets.choice(alphabet) for _ in range(TOKEN_CHARS))
 
 
-def _extras(request: Request) -> TaskExtrasStore:
-    return TaskExtrasStore(get_service(request).queue.engine)
-
-
 def _render(model: BaseModel, task: Task | None = None) -> JSONResponse:
     headers = {ENGINE_HEADER: task.engine} if task is not None else None
     return JSONResponse(model.model_dump(mode="json"), headers=headers)
 
 
 def _item(request: Request, task: Task, extras: TaskExtras | None) -> wire.TaskItem:
-    return translate.task_item(task, extras, get_service(request).file_url)
+    return translate.task_item(task, extras, task_service(request).file_url)
 
 
 def _find(request: Request, params: Params, owner: Owner) -> tuple[Task, TaskExtras | None]:
@@ -79,13 +76,14 @@ def _find(request: Request, params: Params, owner: Owner) -> tuple[Task, TaskExt
     token = params.text("tasktoken") or params.text("socketaccesstoken")
     if task_id is None and token is None:
         raise InvalidInput("taskid or socketaccesstoken is required", param="taskid")
-    store = _extras(request)
-    extras = store.get(task_id) if task_id is not None else store.by_token(token or "")
+    service = task_service(request)
+    extras = service.record_of(task_id) if task_id is not None \
+        else service.record_by_token(token or "")
     if extras is None and task_id is None:
         raise NotFound(NO_TASK)
     try:
-        task = get_service(request).get(task_id or extras.task_id,  # type: ignore[union-attr]
-                                        owner_id=owner.id)
+        task = service.get(task_id or extras.task_id,  # type: ignore[union-attr]
+                           owner_id=owner.id)
     except NotFound:
         raise NotFound(NO_TASK) from None
     return task, extras
@@ -102,21 +100,22 @@ async def run(owner_slug: str, model_slug: str, request: Request,
               owner: OwnerDep) -> JSONResponse:
     """Run a Seedance (video) or Seedream (image) model; answers the task id and token."""
     params = await read_params(request)
-    runtime = get_runtime(request)
-    ref = translate.resolve_model(runtime.registry, owner_slug, model_slug)
-    if ref.entry.kind == "video":
-        task = await runtime.service.create_video(translate.video_spec(ref, params),
-                                                  owner_id=owner.id, dialect=DIALECT)
-    else:
-        task = await runtime.service.create_image(translate.image_spec(ref, params),
-                                                  owner_id=owner.id, dialect=DIALECT)
-    settings = runtime.settings
+    service, settings = task_service(request), wiro_settings(request)
+    ref = translate.resolve_model(service.registry, owner_slug, model_slug)
     token = new_token()
-    data = {"slugowner": owner_slug, "slugproject": model_slug, "parameters": params.echo(),
-            "price": translate.price(task, settings.wiro_price_video_per_s,
-                                     settings.wiro_price_per_image)}
-    await anyio.to_thread.run_sync(
-        lambda: _extras(request).put(task.id, DIALECT, access_token=token, data=data))
+
+    def record(resolved: VideoSpec | ImageSpec) -> DialectRecord:
+        return DialectRecord(access_token=token, data={
+            "slugowner": owner_slug, "slugproject": model_slug, "parameters": params.echo(),
+            "price": translate.price(resolved, settings.price_video_per_s,
+                                     settings.price_per_image)})
+
+    if ref.entry.kind == "video":
+        task = await service.create_video(translate.video_spec(ref, params), owner_id=owner.id,
+                                          dialect=DIALECT, record=record)
+    else:
+        task = await service.create_image(translate.image_spec(ref, params), owner_id=owner.id,
+                                          dialect=DIALECT, record=record)
     return _render(wire.RunResponse(taskid=task.id, socketaccesstoken=token), task)
 
 
@@ -133,7 +132,7 @@ async def task_cancel(request: Request, owner: OwnerDep) -> JSONResponse:
     _, task, extras = await _find_async(request, owner)
     try:
         task = await anyio.to_thread.run_sync(
-            lambda: get_service(request).cancel_queued(task.id, owner_id=owner.id))
+            lambda: task_service(request).cancel_queued(task.id, owner_id=owner.id))
     except InvalidState:
         raise InvalidState("Task is not in a cancellable state.") from None
     return _render(wire.TaskActionResponse(tasklist=[_item(request, task, extras)]), task)
@@ -144,7 +143,7 @@ async def task_kill(request: Request, owner: OwnerDep) -> JSONResponse:
     """Kill a running (or queued) task; answers once it is ``task_cancel`` (or after
     ``KILL_WAIT_S``, still stopping)."""
     _, task, extras = await _find_async(request, owner)
-    service = get_service(request)
+    service = task_service(request)
     try:
         if task.terminal:
             raise InvalidState("already ended")
@@ -163,14 +162,10 @@ async def task_files_delete(request: Request, owner: OwnerDep) -> JSONResponse:
     if not task.terminal:
         raise InvalidState("Task is not in a deletable state: its files can be deleted once "
                            "it has ended.")
-    storage = get_runtime(request).storage
-    await anyio.to_thread.run_sync(storage.delete_prefix, task_prefix(task.id))
-    store = _extras(request)
+    service = task_service(request)
+    await anyio.to_thread.run_sync(lambda: service.delete_files(task.id, owner_id=owner.id))
     data = {**(extras.data if extras else {}), "files_deleted": True}
-    if extras is not None:
-        await anyio.to_thread.run_sync(store.update_data, task.id, data)
-    else:
-        await anyio.to_thread.run_sync(lambda: store.put(task.id, DIALECT, data=data))
+    await anyio.to_thread.run_sync(service.update_record, task.id, DIALECT, data)
     return JSONResponse({"result": True, "errors": []})
 
 
@@ -191,7 +186,7 @@ async def task_list(request: Request, owner: OwnerDep) -> JSONResponse:
 
 def _list_page(request: Request, owner: Owner, model: str | None, start: int, limit: int,
                order: str) -> dict[str, Any]:
-    service = get_service(request)
+    service = task_service(request)
     if order == "DESC":
         total, tasks = service.list(owner.id, model=model, offset=start, limit=limit)
     else:   # the store pages newest first: take the mirrored page and reverse it
@@ -200,8 +195,7 @@ def _list_page(request: Request, owner: Owner, model: str | None, start: int, li
         _, tasks = service.list(owner.id, model=model, offset=max(0, total - start - count),
                                 limit=count) if count else (total, [])
         tasks = list(reversed(tasks))
-    store = _extras(request)
-    items = [_item(request, t, store.get(t.id)) for t in tasks]
+    items = [_item(request, t, service.record_of(t.id)) for t in tasks]
     return translate.detail(items, total).model_dump(mode="json")
 
 
@@ -214,6 +208,3 @@ for _section in SECTIONS:
                          include_in_schema=False, name=f"wiro_unknown_{_section.lower()}")
 
 
-def mount(app: FastAPI) -> None:
-    """What a router cannot carry: the WebSocket at ``/v1``."""
-    app.add_api_websocket_route("/v1", socket_endpoint, name="wiro_socket")

@@ -32,9 +32,10 @@ from fastapi import WebSocket, WebSocketDisconnect
 
 from framecast.core.errors import NotFound
 from framecast.core.task import Task, TaskStatus
+from framecast.db.task_extras import TaskExtras
 from framecast.dialects.wiro import translate, wire
-from framecast.dialects.wiro.errors import NO_TASK
-from framecast.store.extras import TaskExtras, TaskExtrasStore
+from framecast.dialects.wiro.envelope import NO_TASK
+from framecast.edge.state import task_service
 
 log = logging.getLogger("framecast.wiro")
 
@@ -132,9 +133,7 @@ async def _register(websocket: WebSocket) -> TaskExtras | None:
             not isinstance(token, str) or not token:
         await _refuse(websocket, 'send {"type": "task_info", "tasktoken": "<socketaccesstoken>"}')
         return None
-    service = websocket.app.state.runtime.service
-    extras = await anyio.to_thread.run_sync(TaskExtrasStore(service.queue.engine).by_token,
-                                            token)
+    extras = await anyio.to_thread.run_sync(task_service(websocket).record_by_token, token)
     if extras is None:
         await _refuse(websocket, NO_TASK)
     return extras
@@ -146,13 +145,13 @@ async def _refuse(websocket: WebSocket, message: str) -> None:
 
 
 async def _follow(websocket: WebSocket, extras: TaskExtras) -> None:
-    service = websocket.app.state.runtime.service
+    service = task_service(websocket)
     tracker = SocketTracker(extras)
     gone = asyncio.create_task(_until_disconnect(websocket))
     try:
         while not gone.done():
             try:
-                task = await anyio.to_thread.run_sync(service.queue.get, extras.task_id)
+                task = await anyio.to_thread.run_sync(service.task_of_record, extras)
             except NotFound:       # deleted while followed
                 await _refuse(websocket, NO_TASK)
                 return

@@ -26,12 +26,13 @@ from framecast.core import spec as core_spec
 from framecast.core.errors import InvalidInput, MissingInput, NotFound
 from framecast.core.spec import ImageInput, ImageSpec, VideoSpec
 from framecast.core.task import Task, TaskStatus
+from framecast.db.task_extras import TaskExtras
 from framecast.dialects.wiro import wire
-from framecast.dialects.wiro.errors import NO_MODEL
+from framecast.dialects.wiro.envelope import NO_MODEL
 from framecast.dialects.wiro.params import Params
-from framecast.media.fetch import sniff_image_format
-from framecast.registry import ModelEntry, Registry
-from framecast.store.extras import TaskExtras, TaskExtrasStore
+from framecast.net.fetch import sniff_image_format
+from framecast.service.registry import ModelEntry, Registry
+from framecast.service.tasks import TaskService
 
 DIALECT = "wiro"
 RESOLUTIONS: tuple[str, ...] = ("480p", "720p")
@@ -172,14 +173,14 @@ def _build(cls: type[VideoSpec] | type[ImageSpec], **fields: Any) -> Any:
                            param=name) from None
 
 
-def price(task: Task, video_per_s: dict[str, float], per_image: float) -> float:
-    """What the task costs once it succeeds (USD), fixed when it is created."""
-    if task.kind == "image":
+def price(spec: VideoSpec | ImageSpec, video_per_s: dict[str, float],
+          per_image: float) -> float:
+    """What a task of the resolved ``spec`` costs once it succeeds (USD), fixed when it is
+    created."""
+    if isinstance(spec, ImageSpec):
         return per_image
-    spec = task.spec
-    seconds = spec.get("duration") or ((spec.get("frames_total") or 1) - 1) / (spec.get("fps")
-                                                                                or 24)
-    return video_per_s.get(str(spec.get("resolution")), 0.0) * float(seconds)
+    seconds = spec.duration or ((spec.frames_total or 1) - 1) / (spec.fps or 24)
+    return video_per_s.get(str(spec.resolution), 0.0) * float(seconds)
 
 
 # -- a task on the wire ---------------------------------------------------------------------
@@ -286,7 +287,7 @@ def detail(items: list[wire.TaskItem], total: int | None = None) -> wire.TaskLis
                                  tasklist=items)
 
 
-def webhook_body(task: Task, service: Any) -> dict[str, Any]:
+def webhook_body(task: Task, service: TaskService) -> dict[str, Any]:
     """The ``callbackUrl`` body: the ``Task/Detail`` response for the task."""
-    extras = TaskExtrasStore(service.queue.engine).get(task.id)
+    extras = service.record_of(task.id)
     return detail([task_item(task, extras, service.file_url)]).model_dump(mode="json")

@@ -1,0 +1,10 @@
+"""Blob storage for task inputs and outputs: per-task, per-attempt keys, signed URLs
+(``base.py``: the interface and key layout; ``local.py``: a directory).
+
+Owns: where files live. May import: ``core`` only.
+"""
+
+from framecast.blobs.base import BlobStore, input_key, output_key, task_prefix
+from framecast.blobs.local import LocalStore
+
+__all__ = ["BlobStore", "LocalStore", "input_key", "output_key", "task_prefix"]
