@@ -1,13 +1,11 @@
-"""Unit tests of the OpenAI dialect: model and size mapping, multipart conventions, the field
-every bad input is blamed on, the Video object for every status, cursor pagination, the shared
-image endpoint (OpenAI + AI/ML fields), previews made with PyAV, the error envelope, and the
-router over an in-memory service."""
+"""Unit tests of the OpenAI dialect's translation (``translate.py``, ``body.py``,
+``images.py``, ``paging.py``) and its thumbnails: models and sizes, uploads, the field every
+bad input is blamed on, videos and images on the wire, cursor paging."""
 
 from __future__ import annotations
 
 import asyncio
 import io
-import json
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -20,29 +18,17 @@ from starlette.datastructures import Headers, UploadFile
 from framecast.core.errors import (
     EngineFailed,
     InvalidInput,
-    InvalidState,
     MissingInput,
     NotFound,
     PayloadTooLarge,
-    RateLimited,
     StorageError,
-    Unauthorized,
 )
-from framecast.core.spec import ImageSpec, VideoSpec
-from framecast.core.task import OutputFile, Task, TaskStatus
+from framecast.core.spec import ImageSpec
+from framecast.core.task import Task, TaskStatus
 from framecast.dialects.openai import DIALECT, body, envelope, images, paging, translate, wire
 from framecast.media import thumbnail
 from framecast.media.video import VideoWriter
-from framecast.service.registry import Registry
-from tests.unit.support.envelopes import respond
-
-REGISTRY = Registry.load(None)
-IMG = "https://example.com/first.png"
-
-
-def spec_of(**data: Any) -> VideoSpec:
-    data.setdefault("prompt", "a paper boat")
-    return translate.video_spec_from_wire(translate.parse_create(data), REGISTRY)
+from tests.unit.support.openai import IMG, image_task, make_task, png_bytes, spec_of
 
 
 def bad_param(**data: Any) -> str | None:
@@ -189,20 +175,6 @@ def test_unknown_model_is_model_not_found() -> None:
         spec_of(model="seedream-3-0-t2i")        # an image model is not a video model
 
 
-# -- the Video object ------------------------------------------------------------------------
-
-
-def make_task(status: TaskStatus, **spec: Any) -> Task:
-    base = {"model": "seedance-1-5-pro", "prompt": "boat", "resolution": "720p",
-            "ratio": "16:9", "width": 1280, "height": 720, "duration": 4, "fps": 24,
-            "seed": 5, "camera_fixed": True}
-    return Task(id="cgt-20250101000000-aaaaaaaa", owner_id="o", kind="video",
-                model="seedance-1-5-pro", engine="motion", status=status,
-                spec={**base, **spec}, dialect="openai", usage_tokens=100,
-                created_at=1_750_000_000.5, updated_at=1_750_000_010.0, progress=0.42,
-                finished_at=1_750_000_020.9 if status.terminal else None, seed=5)
-
-
 @pytest.mark.parametrize(("status", "wire_status", "code"), [
     (TaskStatus.QUEUED, "queued", None), (TaskStatus.RUNNING, "in_progress", None),
     (TaskStatus.SUCCEEDED, "completed", None), (TaskStatus.FAILED, "failed",
@@ -242,15 +214,6 @@ def test_video_list_and_webhook_body() -> None:
     assert translate.video_list([], False).model_dump()["first_id"] is None
     service = SimpleNamespace(file_url=lambda task, name: f"http://files/{name}")
     assert translate.webhook_body(tasks[1], service)["status"] == "completed"  # type: ignore
-
-
-# -- multipart and JSON bodies ------------------------------------------------------------
-
-
-def png_bytes() -> bytes:
-    out = io.BytesIO()
-    Image.new("RGB", (4, 4), (200, 10, 10)).save(out, "PNG")
-    return out.getvalue()
 
 
 def upload(data: bytes, name: str = "ref.png", ctype: str = "image/png") -> UploadFile:
@@ -371,13 +334,6 @@ def test_aiml_seedream_30_and_edit_fields() -> None:
 ])
 def test_image_bad_input_names_its_field(data: dict[str, Any], param: str) -> None:
     assert image_bad_param(**data) == param
-
-
-def image_task(status: TaskStatus) -> Task:
-    task = make_task(status)
-    task.kind, task.model, task.engine, task.usage_tokens = "image", "m", "testcard", 4096
-    task.outputs = [OutputFile("image.png", "k", "image/png")]
-    return task
 
 
 def test_images_response_and_errors() -> None:
@@ -505,238 +461,3 @@ def test_spritesheet_is_a_jpeg_grid(mp4: bytes) -> None:
 def test_broken_video_is_a_storage_error() -> None:
     with pytest.raises(StorageError):
         thumbnail.thumbnail_webp(b"not an mp4")
-
-
-# -- the error envelope -----------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(("exc", "status", "type_", "code", "param"), [
-    (InvalidInput("bad", param="size"), 400, "invalid_request_error", "invalid_value", "size"),
-    (MissingInput("need", param="prompt"), 400, "invalid_request_error",
-     "missing_required_parameter", "prompt"),
-    (InvalidInput("needs image", param="images"), 400, "invalid_request_error",
-     "invalid_value", "input_reference"),
-    (PayloadTooLarge("big", param="body"), 413, "invalid_request_error", "request_too_large",
-     "body"),
-    (Unauthorized("no key"), 401, "authentication_error", "invalid_api_key", None),
-    (NotFound("no video", param="video_id"), 404, "not_found_error", "not_found", "video_id"),
-    (NotFound("no model", param="model", code="InvalidEndpointOrModel.NotFound"), 404,
-     "not_found_error", "model_not_found", "model"),
-    (InvalidState("busy", param="video_id"), 400, "invalid_request_error", "invalid_state",
-     "video_id"),
-    (RateLimited("slow", retry_after_s=1.2), 429, "rate_limit_error", "rate_limit_exceeded",
-     None),
-    (EngineFailed("died"), 500, "server_error", "internal_service_error", None),
-])
-def test_errors_map_to_the_openai_envelope(exc: Any, status: int, type_: str, code: str,
-                                           param: str | None) -> None:
-    response = respond(envelope.ENVELOPE, exc)
-    error = json.loads(response.body)["error"]
-    assert response.status_code == status
-    assert (error["type"], error["code"], error["param"]) == (type_, code, param)
-    assert error["message"] == exc.message
-    if status == 429:
-        assert response.headers["retry-after"] == "2"
-    if status == 500:
-        assert response.headers["x-should-retry"] == "false"
-
-
-def test_error_code_spelling() -> None:
-    assert envelope.error_code("InternalServiceError") == "internal_service_error"
-    assert envelope.error_code("VideoNotReady") == "video_not_ready"
-    assert envelope.error_type(503) == "server_error" and envelope.error_type(418) == \
-        "invalid_request_error"
-
-
-# -- the router over an in-memory service ---------------------------------------------------
-
-
-class FakeService:
-    """Just enough of ``TaskService`` for the OpenAI router."""
-
-    def __init__(self) -> None:
-        self.tasks: dict[str, Task] = {}
-        self.registry = REGISTRY
-        self.limits = SimpleNamespace(image_wait_s=1.0, fetch=SimpleNamespace(max_bytes=1_000_000),
-                                      max_body_bytes=2_000_000)
-        self.image_status = TaskStatus.SUCCEEDED
-        self.specs: list[Any] = []
-
-    async def create_video(self, spec: VideoSpec, *, owner_id: str, dialect: str) -> Task:
-        task = make_task(TaskStatus.QUEUED, **spec.model_dump(mode="json"))
-        task.id = f"cgt-20250101000000-{len(self.tasks):08d}"
-        task.owner_id, task.dialect, task.created_at = owner_id, dialect, len(self.tasks)
-        self.tasks[task.id] = task
-        self.specs.append(spec)
-        return task
-
-    async def generate_image(self, spec: ImageSpec, *, owner_id: str, dialect: str) -> Task:
-        self.specs.append(spec)
-        task = image_task(self.image_status)
-        if self.image_status == TaskStatus.FAILED:
-            task.error_code, task.error_message = "InternalServiceError", "engine died"
-        return task
-
-    def get(self, task_id: str, *, owner_id: str) -> Task:
-        task = self.tasks.get(task_id)
-        if task is None or task.owner_id != owner_id:
-            raise NotFound("no such task", param="id")
-        return task
-
-    def list(self, owner_id: str, *, kind: str, offset: int, limit: int) -> tuple[int, list]:
-        tasks = sorted((t for t in self.tasks.values() if t.owner_id == owner_id),
-                       key=paging.key, reverse=True)
-        return len(tasks), tasks[offset:offset + limit]
-
-    def cancel(self, task_id: str, *, owner_id: str) -> Task:
-        task = self.get(task_id, owner_id=owner_id)
-        task.status = TaskStatus.CANCELLED
-        return task
-
-    async def wait(self, task_id: str, *, owner_id: str, timeout_s: float) -> Task:
-        return self.get(task_id, owner_id=owner_id)
-
-    def delete(self, task_id: str, *, owner_id: str) -> Task:
-        return self.tasks.pop(task_id)
-
-    def file_url(self, task: Task, name: str) -> str | None:
-        return f"http://files/{name}"
-
-    def file_bytes(self, task: Task, name: str) -> bytes | None:
-        return b"\x00\x00\x00\x18ftypmp42" if name == "video.mp4" else None
-
-
-@pytest.fixture
-def client() -> Any:
-    import warnings
-
-    from fastapi import FastAPI
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        from fastapi.testclient import TestClient
-
-    from framecast.dialects.openai.router import router
-    from framecast.edge.auth import Authenticator
-
-    app = FastAPI()
-    app.include_router(router)
-    app.state.service = FakeService()
-    keys = SimpleNamespace(authenticate=lambda key: "other" if key == "k2" else None)
-    app.state.authenticator = Authenticator(keys, "k1")
-    with TestClient(app, headers={"Authorization": "Bearer k1"}) as test_client:
-        test_client.service = app.state.service
-        yield test_client
-
-
-def test_router_video_lifecycle(client: Any) -> None:
-    created = client.post("/v1/videos", data={"prompt": "p", "seconds": "4", "size": "1280x720",
-                                              "seed": "9"},
-                          files={"input_reference": ("a.png", png_bytes(), "image/png")})
-    assert created.status_code == 200, created.text
-    video = created.json()
-    assert (video["object"], video["status"], video["seconds"]) == ("video", "queued", "4")
-    spec = client.service.specs[-1]
-    assert spec.images[0].url.startswith("data:image/png;base64,") and spec.seed == 9
-    got = client.get(f"/v1/videos/{video['id']}")
-    assert got.headers["openai-poll-after-ms"] == "1000"
-    assert got.headers["x-framecast-engine"] == "motion"
-    listed = client.get("/v1/videos", params={"limit": 5}).json()
-    assert listed["data"][0]["id"] == video["id"] and listed["has_more"] is False
-    not_ready = client.get(f"/v1/videos/{video['id']}/content")
-    assert not_ready.status_code == 404
-    assert not_ready.json()["error"]["code"] == "video_not_ready"
-    client.service.tasks[video["id"]].status = TaskStatus.SUCCEEDED
-    content = client.get(f"/v1/videos/{video['id']}/content")
-    assert content.headers["content-type"] == "video/mp4"
-    deleted = client.delete(f"/v1/videos/{video['id']}")
-    assert deleted.json() == {"id": video["id"], "object": "video.deleted", "deleted": True}
-    assert client.get(f"/v1/videos/{video['id']}").status_code == 404
-
-
-def test_router_json_create_and_queued_delete_cancels(client: Any) -> None:
-    created = client.post("/v1/videos", json={"prompt": "p", "input_reference":
-                                              {"image_url": IMG}, "camera_fixed": True})
-    assert created.status_code == 200 and client.service.specs[-1].camera_fixed is True
-    assert client.delete(f"/v1/videos/{created.json()['id']}").json()["deleted"] is True
-
-
-def test_router_images(client: Any) -> None:
-    ok = client.post("/v1/images/generations", json={"prompt": "p", "size": "1024x1024"})
-    assert ok.status_code == 200
-    assert ok.json()["data"][0]["url"] == "http://files/image.png"
-    assert ok.json()["meta"] == {"usage": {"credits_used": 4096}}
-    client.service.image_status = TaskStatus.FAILED
-    failed = client.post("/v1/images/generations", json={"prompt": "p"})
-    assert failed.status_code == 500 and failed.headers["x-should-retry"] == "false"
-    assert failed.json()["error"]["type"] == "server_error"
-
-
-@pytest.mark.parametrize(("method", "url", "kwargs", "status", "param"), [
-    ("POST", "/v1/videos", {"data": {"seconds": "4"}}, 400, "prompt"),
-    ("POST", "/v1/videos", {"data": {"prompt": "p", "seconds": "5.5"}}, 400, "seconds"),
-    ("POST", "/v1/videos", {"data": {"prompt": "p", "size": "big"}}, 400, "size"),
-    ("POST", "/v1/videos", {"data": {"prompt": "p", "model": "veo-3"}}, 404, "model"),
-    ("POST", "/v1/videos", {"data": {"prompt": "p", "resolution": "8k"}}, 400, "resolution"),
-    ("POST", "/v1/videos", {"data": {"prompt": "p"},
-                            "files": {"video": ("v.mp4", b"x", "video/mp4")}}, 400, "video"),
-    ("POST", "/v1/videos", {"content": b"prompt=p", "headers": {"Content-Type": "text/plain"}},
-     400, "body"),
-    ("POST", "/v1/videos", {"content": b"{x", "headers": {"Content-Type": "application/json"}},
-     400, "body"),
-    ("POST", "/v1/videos", {"json": {"prompt": "p", "input_reference": {"file_id": "f"}}}, 400,
-     "input_reference.file_id"),
-    ("GET", "/v1/videos", {"params": {"limit": "ten"}}, 400, "limit"),
-    ("GET", "/v1/videos", {"params": {"order": "up"}}, 400, "order"),
-    ("GET", "/v1/videos", {"params": {"after": "video_1"}}, 400, "after"),
-    ("GET", "/v1/videos/cgt-none", {}, 404, "video_id"),
-    ("GET", "/v1/videos/cgt-none/content", {"params": {"variant": "gif"}}, 400, "variant"),
-    ("GET", "/v1/videos", {"headers": {"Authorization": "Bearer no"}}, 401, None),
-    ("POST", "/v1/images/generations", {"json": {"prompt": "p", "n": 3}}, 400, "n"),
-    ("POST", "/v1/images/generations", {"json": {"n": 1}}, 400, "prompt"),
-    ("PUT", "/v1/videos", {}, 405, None),
-])
-def test_router_errors_use_the_openai_envelope(client: Any, method: str, url: str,
-                                               kwargs: dict[str, Any], status: int,
-                                               param: str | None) -> None:
-    response = client.request(method, url, **kwargs)
-    assert response.status_code == status, response.text
-    error = response.json()["error"]
-    assert set(error) == {"message", "type", "param", "code"}
-    assert error["param"] == param and error["type"] == envelope.error_type(status)
-
-
-def test_router_other_owner_gets_404(client: Any) -> None:
-    video_id = client.post("/v1/videos", data={"prompt": "p"}).json()["id"]
-    for method, url in (("GET", f"/v1/videos/{video_id}"), ("DELETE", f"/v1/videos/{video_id}"),
-                        ("GET", f"/v1/videos/{video_id}/content")):
-        response = client.request(method, url, headers={"Authorization": "Bearer k2"})
-        assert response.status_code == 404, (method, url)
-
-
-def test_an_over_long_chunked_body_is_413_in_this_envelope() -> None:
-    import warnings
-
-    from fastapi import FastAPI
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        from fastapi.testclient import TestClient
-
-    from framecast.api.middleware import BodyLimitMiddleware
-    from framecast.dialects.openai.router import router
-    from framecast.edge.auth import Authenticator
-
-    app = FastAPI()
-    app.add_middleware(BodyLimitMiddleware, max_bytes=100)
-    app.include_router(router)
-    service = FakeService()
-    service.limits.fetch.max_bytes, service.limits.max_body_bytes = 1000, 100
-    app.state.service = service
-    app.state.authenticator = Authenticator(SimpleNamespace(authenticate=lambda k: None), "k1")
-    chunks = (b'{"prompt": "' + b"x" * 50 for _ in range(10))      # no Content-Length
-    with TestClient(app, headers={"Authorization": "Bearer k1"}) as test_client:
-        response = test_client.post("/v1/videos", content=chunks,
-                                    headers={"Content-Type": "application/json"})
-    assert response.status_code == 413
-    assert response.json()["error"]["code"] == "request_too_large"

@@ -7,7 +7,7 @@ the task is stored, so the stored spec is complete and an engine never guesses.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -126,6 +126,13 @@ class ImageSpec(_Spec):
 
 
 GenerationSpec = VideoSpec | ImageSpec
+
+
+def spec_from_json(data: dict[str, Any]) -> GenerationSpec:
+    """A stored spec (``Task.spec``, the JSON a resolved spec was saved as) as its model."""
+    if data.get("kind", "video") == "image":
+        return ImageSpec.model_validate(data)
+    return VideoSpec.model_validate(data)
 
 
 def check_seed(seed: int | None, param: str = "seed", high: int = SEED_MAX) -> None:

@@ -24,18 +24,16 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from sqlalchemy import Engine, func, select, update
+from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError
 
 from framecast.core.errors import InvalidInput, NotFound
 from framecast.db import queries as q
 from framecast.db.database import autocommit, write_lock
-from framecast.db.tables import api_keys
 
 KEY_PREFIX = "fc-"
 DISPLAY_PREFIX_CHARS = 8
 WIRO_SECRET_BYTES = 24
-K = api_keys.c
 
 
 def hash_key(plaintext: str) -> str:
@@ -91,19 +89,18 @@ class KeyStore:
         key_id = "key-" + secrets.token_hex(8)
         wiro_secret = secrets.token_urlsafe(WIRO_SECRET_BYTES) if wiro_signature else None
         with write_lock(self.engine), self._auto.connect() as conn:
-            conn.execute(api_keys.insert().values(
-                id=key_id, name=name, prefix=plaintext[:DISPLAY_PREFIX_CHARS],
-                key_hash=hash_key(plaintext), created_at=self.clock(), revoked_at=None,
-                signing_secret=new_signing_secret(), wiro_secret=wiro_secret,
-                wiro_signature_required=wiro_signature))
+            conn.execute(q.INSERT_KEY, {
+                "id": key_id, "name": name, "prefix": plaintext[:DISPLAY_PREFIX_CHARS],
+                "key_hash": hash_key(plaintext), "created_at": self.clock(), "revoked_at": None,
+                "signing_secret": new_signing_secret(), "wiro_secret": wiro_secret,
+                "wiro_signature_required": wiro_signature})
         return key_id, plaintext
 
     def authenticate(self, plaintext: str) -> str | None:
         """The id of the active key ``plaintext``, or None (unknown or revoked)."""
         digest = hash_key(plaintext)
         with self._auto.connect() as conn:
-            row = conn.execute(select(K.id, K.key_hash).where(
-                K.key_hash == digest, K.revoked_at.is_(None))).first()
+            row = conn.execute(q.ACTIVE_KEY_BY_HASH, {"p_hash": digest}).first()
         if row is None or not hmac.compare_digest(row.key_hash, digest):
             return None
         return row.id
@@ -111,9 +108,7 @@ class KeyStore:
     def signing_secret(self, key_id: str, *, include_revoked: bool = False) -> str | None:
         """The ``whsec_`` signing secret of an active key (None when unknown or revoked;
         ``include_revoked``: of a revoked key too, for webhooks of tasks it created)."""
-        stmt = q.KEY_SIGNING_SECRET
-        if not include_revoked:
-            stmt = stmt.where(K.revoked_at.is_(None))
+        stmt = q.KEY_SIGNING_SECRET if include_revoked else q.ACTIVE_KEY_SIGNING_SECRET
         with self._auto.connect() as conn:
             return conn.execute(stmt, {"p_id": key_id}).scalar_one_or_none()
 
@@ -160,9 +155,7 @@ class KeyStore:
     def list(self) -> builtins.list[ApiKey]:
         """Every key, oldest first, revoked ones included."""
         with self._auto.connect() as conn:
-            rows = conn.execute(select(K.id, K.name, K.prefix, K.created_at, K.revoked_at,
-                                       K.signing_secret, K.wiro_signature_required)
-                                .order_by(K.created_at, K.id)).all()
+            rows = conn.execute(q.LIST_KEYS).all()
         return [ApiKey(r.id, r.name, r.prefix, r.created_at, r.revoked_at,
                        has_signing_secret=r.signing_secret is not None,
                        wiro_signature=bool(r.wiro_signature_required)) for r in rows]
@@ -171,21 +164,18 @@ class KeyStore:
         """Revoke the active key whose id, display prefix or name is ``ref`` (tried in that
         order); returns its id. ``NotFound`` when none matches, ``InvalidInput`` when a
         prefix or name matches several active keys."""
-        for column in (K.id, K.prefix, K.name):
+        for column in ("id", "prefix", "name"):
             with write_lock(self.engine), self.engine.begin() as conn:
-                ids = conn.execute(select(K.id).where(
-                    column == ref, K.revoked_at.is_(None))).scalars().all()
+                ids = conn.execute(q.ACTIVE_KEYS_BY[column], {"p_ref": ref}).scalars().all()
                 if len(ids) > 1:
                     raise InvalidInput(f"{ref!r} matches {len(ids)} active keys; give a key id",
                                        param="key")
                 if ids:
-                    conn.execute(update(api_keys).where(K.id == ids[0])
-                                 .values(revoked_at=self.clock()))
+                    conn.execute(q.REVOKE_KEY, {"p_id": ids[0], "p_now": self.clock()})
                     return ids[0]
         raise NotFound(f"no active key with id, prefix or name {ref!r}", param="key")
 
     def count_active(self) -> int:
         """How many keys still authenticate."""
         with self._auto.connect() as conn:
-            return int(conn.execute(select(func.count()).select_from(api_keys)
-                                    .where(K.revoked_at.is_(None))).scalar_one())
+            return int(conn.execute(q.COUNT_ACTIVE_KEYS).scalar_one())

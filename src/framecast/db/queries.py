@@ -56,6 +56,7 @@ from framecast.db.tables import (
 T = tasks.c
 W = webhook_deliveries.c
 E = task_extras.c
+K = api_keys.c
 QUEUED = TaskStatus.QUEUED.value
 RUNNING = TaskStatus.RUNNING.value
 SUCCEEDED = TaskStatus.SUCCEEDED.value
@@ -395,11 +396,26 @@ TASK_EXTRAS_BY_TOKEN = select(task_extras).where(E.access_token == _p("p_token")
 UPDATE_TASK_EXTRAS = (update(task_extras).where(E.task_id == _p("p_id"))
                       .values(data=_p("p_data", JSONType)))
 
-KEY_WIRO_AUTH = (select(api_keys.c.wiro_secret, api_keys.c.wiro_signature_required)
-                 .where(api_keys.c.id == _p("p_id"), api_keys.c.revoked_at.is_(None)))
-SET_KEY_WIRO_AUTH = (update(api_keys).where(api_keys.c.id == _p("p_id"))
+KEY_WIRO_AUTH = (select(K.wiro_secret, K.wiro_signature_required)
+                 .where(K.id == _p("p_id"), K.revoked_at.is_(None)))
+SET_KEY_WIRO_AUTH = (update(api_keys).where(K.id == _p("p_id"))
                      .values(wiro_secret=_p("p_secret"),
                              wiro_signature_required=_p("p_required")))
-KEY_SIGNING_SECRET = select(api_keys.c.signing_secret).where(api_keys.c.id == _p("p_id"))
+KEY_SIGNING_SECRET = select(K.signing_secret).where(K.id == _p("p_id"))
+ACTIVE_KEY_SIGNING_SECRET = KEY_SIGNING_SECRET.where(K.revoked_at.is_(None))
+
+# ---- API keys ---------------------------------------------------------------------------
+
+INSERT_KEY = insert(api_keys)
+# the active key with this SHA-256 hex digest (compared again in constant time by the caller)
+ACTIVE_KEY_BY_HASH = select(K.id, K.key_hash).where(K.key_hash == _p("p_hash"),
+                                                    K.revoked_at.is_(None))
+LIST_KEYS = (select(K.id, K.name, K.prefix, K.created_at, K.revoked_at, K.signing_secret,
+                    K.wiro_signature_required).order_by(K.created_at, K.id))
+# the active keys whose id, display prefix or name is ``p_ref`` (a revoke tries them in order)
+ACTIVE_KEYS_BY = {column.name: select(K.id).where(column == _p("p_ref"), K.revoked_at.is_(None))
+                  for column in (K.id, K.prefix, K.name)}
+REVOKE_KEY = update(api_keys).where(K.id == _p("p_id")).values(revoked_at=_p("p_now"))
+COUNT_ACTIVE_KEYS = select(func.count()).select_from(api_keys).where(K.revoked_at.is_(None))
 
 INSERT_NONCE = insert(request_nonces)

@@ -182,7 +182,9 @@ class TaskQueue:
         except IntegrityError:
             if len(news) > 1:   # find the duplicate: the others go in one by one
                 return [self.enqueue_many([new])[0] for new in news]
-            return [InvalidInput(f"a task with id {news[0].id} already exists", param="id")]
+            taken = "id or access token" if records else "id"
+            return [InvalidInput(f"task {news[0].id} cannot be stored: its {taken} is taken",
+                                 param="id")]
         results: builtins.list[Task | InvalidInput] = [task_from_row(v) for v in rows]
         for engine_name in {new.engine for new in news}:   # after the commit
             if self._notifier is not None:    # PostgreSQL: off the request path

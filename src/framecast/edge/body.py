@@ -1,30 +1,32 @@
-"""Request helpers every API package shares: JSON bodies refused exactly as FastAPI refuses
-them, and ``lean`` endpoints (called with the request alone, for the routes clients poll
-hardest) with the OpenAPI documentation FastAPI would have written for them.
+"""Request helpers every API package shares: ``lean`` routes (the ones clients send over and
+over, whose parameters are read without FastAPI's solver) and JSON bodies refused exactly as
+FastAPI refuses them.
 """
 
 from __future__ import annotations
 
+import inspect
 import json
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar, get_args, get_origin, get_type_hints
 
-from fastapi import Request, Response
+from fastapi import Request, Response, params
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ValidationError
 from starlette.exceptions import HTTPException
 
 M = TypeVar("M", bound=BaseModel)
+Endpoint = TypeVar("Endpoint", bound=Callable[..., Awaitable[Response]])
 _LEAN = "__framecast_lean__"                 # the mark ``lean`` sets on an endpoint
 
 
-def lean(endpoint: Callable[[Request], Awaitable[Response]]) \
-        -> Callable[[Request], Awaitable[Response]]:
-    """Mark ``async def endpoint(request) -> Response`` to be called as it is, with no
-    parameters solved by FastAPI (routing and the error envelope stay). For the routes
-    clients poll hardest: FastAPI's parameter solving cost more than their work
-    (docs/benchmarks.md). The endpoint reads its own path parameters, owner and body
-    (``json_body``); ``openapi_extra`` documents them."""
+def lean(endpoint: Endpoint) -> Endpoint:
+    """Mark a route for the front door (``api/fastpath.py``): clients send it over and over,
+    so its parameters are read by ``lean_handler`` instead of FastAPI's solver, which cost
+    more than the route's own work (docs/benchmarks.md, "The front door"). The endpoint is
+    written like any other (a JSON body model, ``Annotated[..., Depends(dep)]`` for a
+    dependency taking the request, ``str`` path parameters, ``Request``), and FastAPI
+    documents it as it documents any other."""
     setattr(endpoint, _LEAN, True)
     return endpoint
 
@@ -32,6 +34,56 @@ def lean(endpoint: Callable[[Request], Awaitable[Response]]) \
 def is_lean(endpoint: Callable[..., Any]) -> bool:
     """Whether ``endpoint`` was marked ``lean``."""
     return getattr(endpoint, _LEAN, False)
+
+
+def lean_handler(endpoint: Endpoint) -> Callable[[Request], Awaitable[Response]]:
+    """``endpoint`` as a handler of one request: each parameter read by the cheapest rule that
+    gives what FastAPI would have given it (the same values, the same
+    ``RequestValidationError``s). Only the kinds above are supported; any other parameter
+    is a ``TypeError`` when the route is built, never a surprise at request time."""
+    hints = get_type_hints(endpoint, include_extras=True)
+    readers = [(name, _reader(endpoint, name, hints.get(name)))
+               for name in inspect.signature(endpoint).parameters]
+    # FastAPI's order: dependencies (the caller's key), then the request's own parts, the body
+    # last, so a request that is wrong twice is refused for the same reason either way
+    readers.sort(key=lambda reader: _ORDER[reader[1][0]])
+
+    async def handler(request: Request) -> Response:
+        kwargs = {}
+        for name, (kind, arg) in readers:
+            if kind == "request":
+                kwargs[name] = request
+            elif kind == "path":
+                kwargs[name] = request.path_params[name]
+            elif kind == "body":
+                kwargs[name] = await json_body(request, arg)
+            else:
+                kwargs[name] = await arg(request)
+        return await endpoint(**kwargs)
+
+    return handler
+
+
+_ORDER = {"depends": 0, "request": 1, "path": 1, "body": 2}
+
+
+def _reader(endpoint: Callable[..., Any], name: str, hint: Any) -> tuple[str, Any]:
+    """How ``lean_handler`` reads parameter ``name`` of ``endpoint``."""
+    if hint is Request:
+        return "request", None
+    if hint is str:
+        return "path", None
+    if isinstance(hint, type) and issubclass(hint, BaseModel):
+        return "body", hint
+    if get_origin(hint) is Annotated:
+        depends = [m for m in get_args(hint)[1:] if isinstance(m, params.Depends)]
+        dependency = depends[0].dependency if depends else None
+        if dependency is not None and inspect.iscoroutinefunction(dependency) \
+                and list(inspect.signature(dependency).parameters) == ["request"]:
+            return "depends", dependency
+    raise TypeError(f"lean route {endpoint.__name__}: parameter {name}: {hint!r} is not a "
+                    "Request, a str path parameter, a body model or an async dependency "
+                    "of the request")
 
 
 async def json_body(request: Request, model: type[M]) -> M:
@@ -61,33 +113,3 @@ async def json_body(request: Request, model: type[M]) -> M:
         raise RequestValidationError(
             [{**error, "loc": ("body", *error["loc"])} for error in exc.errors()],
             body=data) from None
-
-
-def openapi_body(model: type[BaseModel]) -> dict[str, Any]:
-    """``openapi_extra`` documenting ``model`` as the JSON body of a ``lean`` route (its
-    nested models written out in place, as the schema has no components of its own)."""
-    schema = model.model_json_schema()
-    defs = schema.pop("$defs", {})
-
-    def inline(node: Any) -> Any:
-        if isinstance(node, dict):
-            ref = node.get("$ref", "")
-            if ref.startswith("#/$defs/"):
-                return inline(defs[ref.removeprefix("#/$defs/")])
-            if isinstance(node.get("discriminator"), dict):
-                # its mapping names $defs too; the mapping is optional in OpenAPI
-                node = {**node, "discriminator": {
-                    "propertyName": node["discriminator"]["propertyName"]}}
-            return {key: inline(value) for key, value in node.items()}
-        if isinstance(node, list):
-            return [inline(value) for value in node]
-        return node
-
-    return {"requestBody": {"required": True,
-                            "content": {"application/json": {"schema": inline(schema)}}}}
-
-
-def openapi_path_params(*names: str) -> dict[str, Any]:
-    """``openapi_extra`` documenting string path parameters of a ``lean`` route."""
-    return {"parameters": [{"name": name, "in": "path", "required": True,
-                            "schema": {"type": "string"}} for name in names]}

@@ -34,7 +34,7 @@ from starlette.exceptions import HTTPException  # FastAPI raises this base class
 from starlette.types import Receive, Scope, Send
 
 from framecast.core.errors import EngineFailed, FramecastError, RateLimited
-from framecast.edge.body import is_lean
+from framecast.edge.body import is_lean, lean_handler
 
 log = logging.getLogger("framecast.api")
 
@@ -200,9 +200,10 @@ class EnvelopeRoute(APIRoute):
         await super().handle(scope, receive, send)
 
     def get_route_handler(self) -> Callable[[Request], Awaitable[Response]]:
-        """Wrap FastAPI's handler (or a ``lean`` endpoint itself) so that its errors become
-        this API's error responses."""
-        handler = self.endpoint if is_lean(self.endpoint) else super().get_route_handler()
+        """Wrap FastAPI's handler (or, for a ``lean`` route, ``lean_handler``) so that its
+        errors become this API's error responses."""
+        handler = lean_handler(self.endpoint) if is_lean(self.endpoint) \
+            else super().get_route_handler()
         envelope = self.envelope
 
         async def enveloped(request: Request) -> Response:

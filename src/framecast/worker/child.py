@@ -29,7 +29,7 @@ from typing import Any
 from PIL import Image
 
 from framecast.core.errors import FramecastError, InvalidInput
-from framecast.core.spec import ImageSpec, VideoSpec
+from framecast.core.spec import spec_from_json
 from framecast.engines.base import (
     Cancelled,
     Engine,
@@ -142,7 +142,7 @@ class _EngineChild:
 
     def _run(self, engine: Engine, message: RunTask) -> FromChild:
         try:
-            spec = _rebuild_spec(message.spec)
+            spec = spec_from_json(message.spec)
             images = [InputImage(role=role, image=_decode_png(path))
                       for role, path in message.inputs]
             inputs = EngineInputs(images=images, work_dir=Path(message.work_dir))
@@ -193,10 +193,6 @@ class _EngineChild:
         return self.cancel_seen
 
 
-def _rebuild_spec(spec: dict[str, Any]) -> VideoSpec | ImageSpec:
-    if spec.get("kind", "video") == "image":
-        return ImageSpec.model_validate(spec)
-    return VideoSpec.model_validate(spec)
 
 
 def _decode_png(path: str) -> Image.Image:

@@ -24,6 +24,7 @@ from typing import Any
 
 from framecast.blobs.base import BlobStore, output_key
 from framecast.core.errors import EngineFailed, LeaseLost
+from framecast.core.spec import spec_from_json
 from framecast.core.task import HEARTBEAT_S, LEASE_S, OutputFile, Task
 from framecast.db.queue import Claim, HeartbeatReply, TaskQueue
 from framecast.worker.messages import (
@@ -231,16 +232,15 @@ class Slot:
     def _write_inputs(self, task: Task, inputs_dir: Path) -> list[tuple[str, str]]:
         """Make the work dir, and copy the task's checked input images from storage into
         its ``inputs`` folder."""
-        images = task.spec.get("images") or []
+        images = spec_from_json(task.spec).images
         (inputs_dir if images else inputs_dir.parent).mkdir(parents=True, exist_ok=True)
         pairs = []
         for n, image in enumerate(images):
-            role, key = image.get("role", "first_frame"), image.get("key")
-            if not key:
-                raise EngineFailed(f"input image {n} ({role}) has no stored copy")
-            path = inputs_dir / f"{n}-{role}.png"
-            path.write_bytes(self.ctx.storage.get_bytes(key))
-            pairs.append((role, str(path)))
+            if not image.key:
+                raise EngineFailed(f"input image {n} ({image.role}) has no stored copy")
+            path = inputs_dir / f"{n}-{image.role}.png"
+            path.write_bytes(self.ctx.storage.get_bytes(image.key))
+            pairs.append((image.role, str(path)))
         return pairs
 
     def _drive(self, task: Task, token: str, message: RunTask) -> None:

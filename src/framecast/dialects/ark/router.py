@@ -8,8 +8,8 @@
 
 Handlers only translate, call ``TaskService`` and render; errors become the Ark envelope in
 ``envelope.py``. Every task response carries ``X-Framecast-Engine``. Create and get, the
-two calls every client makes over and over, are ``lean`` routes (``edge.body.lean``): they
-read their owner, path and body themselves instead of through FastAPI's parameter solving.
+two calls every client makes over and over, are ``lean`` routes (``edge.body.lean``): the
+front door serves them, and their parameters are read without FastAPI's solver.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from framecast.core.task import Task, TaskStatus
 from framecast.dialects.ark import translate, wire
 from framecast.dialects.ark.envelope import ENVELOPE
 from framecast.edge.auth import Owner, require_owner
-from framecast.edge.body import json_body, lean, openapi_body, openapi_path_params
+from framecast.edge.body import lean
 from framecast.edge.state import task_service
 
 DIALECT = translate.DIALECT
@@ -54,26 +54,22 @@ async def _video_task(request: Request, task_id: str, owner: Owner) -> Task:
     return task
 
 
-@router.post("/contents/generations/tasks", response_model=wire.CreateTaskResponse,
-             openapi_extra=openapi_body(wire.CreateTaskRequest))
+@router.post("/contents/generations/tasks", response_model=wire.CreateTaskResponse)
 @lean
-async def create_task(request: Request) -> JSONResponse:
+async def create_task(body: wire.CreateTaskRequest, request: Request,
+                      owner: OwnerDep) -> JSONResponse:
     """Create a Seedance video task (image-to-video or text-to-video)."""
-    owner = await require_owner(request)
-    body = await json_body(request, wire.CreateTaskRequest)
     spec = translate.video_spec_from_wire(body)
     task = await task_service(request).create_video(spec, owner_id=owner.id, dialect=DIALECT)
     return _render(wire.CreateTaskResponse(id=task.id, safety_identifier=body.safety_identifier),
                    task)
 
 
-@router.get("/contents/generations/tasks/{task_id}", response_model=wire.ContentGenerationTask,
-            openapi_extra=openapi_path_params("task_id"))
+@router.get("/contents/generations/tasks/{task_id}", response_model=wire.ContentGenerationTask)
 @lean
-async def get_task(request: Request) -> JSONResponse:
+async def get_task(task_id: str, request: Request, owner: OwnerDep) -> JSONResponse:
     """One video task of the caller."""
-    owner = await require_owner(request)
-    task = await _video_task(request, request.path_params["task_id"], owner)
+    task = await _video_task(request, task_id, owner)
     return JSONResponse(translate.task_dict(task, task_service(request).file_url),
                         headers={ENGINE_HEADER: task.engine})
 

@@ -3,7 +3,7 @@
 The address table is checked on ``is_denied`` directly, and the guard on the httpcore backend
 and through ``fetch_image``, with the real socket layer replaced by a recorder that refuses to
 connect: a refusal must come from the guard before the recorder is ever asked.
-Real loopback servers live in tests/integration/test_fetch_live.py.
+Real loopback servers live in tests/integration/test_net_fetch_live.py.
 """
 
 from __future__ import annotations

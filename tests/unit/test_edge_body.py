@@ -1,0 +1,96 @@
+"""Unit tests of ``edge/body.py``: a ``lean`` route answers exactly as the same handler solved
+by FastAPI does (values, validation errors and their order), and refuses at build time a
+parameter it cannot read."""
+
+from __future__ import annotations
+
+import warnings
+from typing import Annotated, Any
+
+import pytest
+from fastapi import APIRouter, Depends, FastAPI, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+
+from framecast.core.errors import Unauthorized
+from framecast.edge.body import lean, lean_handler
+from framecast.native.envelope import ENVELOPE
+
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore")
+    from fastapi.testclient import TestClient
+
+
+class Body(BaseModel):
+    name: str
+    count: int = 1
+    tags: list[str] = []
+
+
+async def caller(request: Request) -> str:
+    """A dependency of the request: the caller named by a header."""
+    who = request.headers.get("x-caller")
+    if not who:
+        raise Unauthorized("who are you?")
+    return who
+
+
+CallerDep = Annotated[str, Depends(caller)]
+
+
+async def handle(item_id: str, body: Body, request: Request, who: CallerDep) -> JSONResponse:
+    return JSONResponse({"id": item_id, "body": body.model_dump(), "who": who,
+                         "path": request.url.path})
+
+
+def app() -> FastAPI:
+    """The same handler twice: solved by FastAPI, and ``lean``."""
+    router = APIRouter(route_class=ENVELOPE.route)
+    router.add_api_route("/solved/{item_id}", handle, methods=["POST"])
+    router.add_api_route("/lean/{item_id}", lean(_copy(handle)), methods=["POST"])
+    application = FastAPI()
+    application.include_router(router)
+    return application
+
+
+def _copy(fn: Any) -> Any:
+    async def copy(item_id: str, body: Body, request: Request, who: CallerDep) -> JSONResponse:
+        return await fn(item_id, body, request, who)
+    return copy
+
+
+@pytest.mark.parametrize(("headers", "body"), [
+    ({"x-caller": "ann"}, {"name": "a", "tags": ["x"]}),                  # fine
+    ({"x-caller": "ann"}, {"count": 2}),                                  # missing name
+    ({"x-caller": "ann"}, {"name": "a", "count": "many"}),                # wrong type
+    ({"x-caller": "ann"}, None),                                          # no body
+    ({"x-caller": "ann"}, b"{not json"),                                  # not JSON
+    ({}, {"name": "a"}),                                                  # no caller
+    ({}, {"count": "many"}),                                              # wrong twice
+])
+def test_a_lean_route_answers_as_fastapi_does(headers: dict[str, str], body: Any) -> None:
+    with TestClient(app()) as client:
+        answers = []
+        for prefix in ("solved", "lean"):
+            if isinstance(body, bytes):
+                response = client.post(f"/{prefix}/7", content=body,
+                                       headers={**headers, "Content-Type": "application/json"})
+            else:
+                response = client.post(f"/{prefix}/7", json=body, headers=headers)
+            data = response.json()
+            if "path" in data:
+                data["path"] = data["path"].replace(prefix, "")
+            answers.append((response.status_code, data))
+    assert answers[0] == answers[1]
+
+
+def test_a_parameter_it_cannot_read_is_refused_when_the_route_is_built() -> None:
+    async def query(limit: int) -> JSONResponse:
+        return JSONResponse({})
+
+    async def sync_dependency(who: Annotated[str, Depends(lambda request: "x")]) -> JSONResponse:
+        return JSONResponse({})
+
+    for endpoint in (query, sync_dependency):
+        with pytest.raises(TypeError, match="lean route"):
+            lean_handler(endpoint)
