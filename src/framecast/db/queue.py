@@ -2,7 +2,7 @@
 
 Runs on SQLite (embedded; ``BEGIN IMMEDIATE`` write transactions, WAL) and PostgreSQL
 (``FOR UPDATE SKIP LOCKED`` in a MATERIALIZED CTE, LISTEN/NOTIFY wake-ups) through one code
-path; the statements live in ``store/queries.py``. Every worker write is fenced by the lease
+path; the statements live in ``db/queries.py``. Every worker write is fenced by the lease
 token handed out by ``claim``: it matches ``id AND lease_token AND status='running'``, and
 zero rows means ``LeaseLost``. Every other transition names the status it expects and raises
 ``InvalidTransition`` when no row matches. Owner-scoped reads answer ``NotFound`` for
@@ -10,7 +10,7 @@ another owner's task.
 
 Every transition that makes a task with a ``callback_url`` terminal (finish, fail, stop,
 release of a killed task, cancel of a queued task, the reaper's failed/cancelled, expiry)
-writes its webhook outbox row (``store/outbox.py``) in the same transaction.
+writes its webhook outbox row (``db/outbox.py``) in the same transaction.
 
 Times are unix seconds from ``clock`` (``time.time`` unless a test injects a fake one).
 """

@@ -1,6 +1,6 @@
 """Wake-ups for idle workers and running-task kills: an in-process event, plus PostgreSQL
 LISTEN/NOTIFY when the database is PostgreSQL, or datagrams between the processes of one
-SQLite file (``store/wakebus.py``).
+SQLite file (``db/wakebus.py``).
 
 A wake-up only shortens a wait; the database is always the source of truth, and workers
 poll it every second or two whether or not a notification arrives (notifications are lost

@@ -2,7 +2,7 @@
 
 Input images (http/https URLs and ``data:image/...;base64,`` URIs) come in through
 ``fetch_image``; webhook delivery goes out through ``guarded_request``. Both run over
-``guarded_client``, whose every connection passes the SSRF guard in ``netguard`` (the address
+``guarded_client``, whose every connection passes the SSRF guard in ``guard.py`` (the address
 is checked at connect time, on every hop). On top of the guard this module enforces, per fetch:
 
 - the URL's shape: http or https, no user name or password, allowed ports only;

@@ -107,7 +107,7 @@ class TaskService:
         self._outbox = Outbox(queue.engine)
         # owner -> (queued tasks when last counted + enqueued since, when counted)
         self._queued: dict[str, tuple[int, float]] = {}
-        # the request path's store calls, grouped (core/batching.py)
+        # the request path's store calls, grouped (batching.py)
         self._enqueues: Batcher[NewTask, Task | InvalidInput] = Batcher(queue.enqueue_many)
         self._reads: Batcher[str, Task | None] = Batcher(self._read_many,
                                                          inline=queue.local_reads)

@@ -1,7 +1,7 @@
 """Webhooks: the task, in the shape of the dialect that created it, POSTed to its
 ``callback_url`` once it is final — signed, retried for hours, every attempt logged.
 
-Durability comes from the outbox (``store/outbox.py``): the delivery row is written in the
+Durability comes from the outbox (``db/outbox.py``): the delivery row is written in the
 transaction that makes the task terminal, so a ``kill -9`` at any moment loses nothing; a
 restarted process (or any other one on the same database) delivers it.
 

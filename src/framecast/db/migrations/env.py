@@ -5,7 +5,7 @@ open connection in ``config.attributes["connection"]`` inside a transaction that
 serialized across processes. Run by hand with the bundled ``alembic.ini``::
 
     FRAMECAST_DATABASE_URL=sqlite:///framecast-data/framecast.db \\
-        alembic -c src/framecast/store/migrations/alembic.ini upgrade head
+        alembic -c src/framecast/db/migrations/alembic.ini upgrade head
 """
 
 from __future__ import annotations

@@ -144,7 +144,8 @@ def _check_request_options(req: wire.CreateTaskRequest) -> None:
                                f"{_clip(req.callback_url)!r}", param="callback_url")
 
 
-_SPEC_PARAMS = {"prompt": "content", "fps": "framespersecond", "images": "content"}
+# the prompt is part of Ark's `content`; the core's other names are renamed by the envelope
+_SPEC_PARAMS = {"prompt": "content"}
 
 
 def _build(cls: type[VideoSpec] | type[ImageSpec], **fields: Any) -> Any:
