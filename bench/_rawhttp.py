@@ -72,23 +72,31 @@ class RawClient:
             path = f"{path}?{urlencode(params)}"
         return await self._request(b"GET", path, None)
 
-    async def post(self, path: str, json: Any = None) -> RawResponse:
-        """``POST path`` with a JSON body."""
-        return await self._request(b"POST", path, _dumps(json))
+    async def delete(self, path: str) -> RawResponse:
+        """``DELETE path``."""
+        return await self._request(b"DELETE", path, None)
+
+    async def post(self, path: str, json: Any = None,
+                   content: bytes | None = None) -> RawResponse:
+        """``POST path`` with a JSON body (``content``: one already encoded)."""
+        return await self._request(b"POST", path, content if content is not None
+                                   else _dumps(json))
 
     async def _request(self, method: bytes, path: str, body: bytes | None) -> RawResponse:
         head = method + b" " + path.encode() + b" HTTP/1.1\r\n" + self._fixed
         if body is not None:
             head += b"Content-Type: application/json\r\nContent-Length: " + \
                 str(len(body)).encode() + b"\r\n"
-        message = head + b"\r\n" + (body or b"")
+        head += b"\r\n"
         for attempt in (1, 2):     # a kept-alive connection the server closed: reconnect once
             try:
                 if self._writer is None:
                     self._reader, self._writer = await asyncio.open_connection(self.host,
                                                                                self.port)
                 assert self._reader is not None
-                self._writer.write(message)
+                self._writer.write(head)
+                if body:
+                    self._writer.write(body)     # megabytes: not copied into one message
                 return await _read_response(self._reader)
             except (OSError, asyncio.IncompleteReadError, ValueError) as exc:
                 await self.aclose()

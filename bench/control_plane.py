@@ -4,7 +4,7 @@ The bench starts ``framecast serve`` itself, as a subprocess on 127.0.0.1, with 
 ``framecast.toml`` that maps the Seedance video model to the bench-only ``instant`` engine,
 so that no engine work is measured. It authenticates with a stored API key (made with
 ``framecast keys create``), as a real deployment does. Then ``--clients`` concurrent asyncio
-+ httpx clients run six phases, each bounded by a request count and a duration:
++ httpx clients run these phases, each bounded by a request count and a duration:
 
 * ``healthz``: ``GET /healthz`` in a closed loop, the floor of the HTTP stack;
 * ``create``: ``POST /api/v3/contents/generations/tasks`` in a closed loop (text-only prompt
@@ -14,6 +14,20 @@ so that no engine work is measured. It authenticates with a stored API key (made
 * ``mixed``: each client creates a task, then polls it every ``--poll-interval`` seconds
   until it is terminal, and again; the shape of real SDK traffic. The clients start spread
   evenly over one poll interval, as independent users are, rather than all at once;
+* ``i2v``: one client, alternately a text-only create and a create carrying a 12 MP JPEG
+  photograph as a ``data:`` URI (``bench/_photos.py``: scikit-image's sample photos in a
+  mosaic), the request every image-to-video client sends, each once the previous task is
+  done; reports the photo create's median as a multiple of the text create's;
+* ``quiet`` then ``shared``: ``--shared-clients`` clients poll GET in a closed loop, first
+  alone, then beside ``--photo-clients`` clients creating photo tasks back to back, with
+  serve's worker process stopped (SIGSTOP), as in a fleet whose workers decode the photos on
+  other machines: the API's own cost; reports the GET p99 beside the photo creators as a
+  multiple of the quiet one;
+* ``slow-url``: as ``shared``, but each create names its photo by URL, served from a local
+  HTTP server that sends the 2.8 MB in about a second (a remote host on a slow link), so the
+  API fetches it during the create;
+* ``shared+worker``: as ``shared`` with serve's worker running, decoding every photo on the
+  same two cores as the API and the load generator (informational: the whole machine);
 * ``store``: ``TaskQueue.enqueue`` called directly from ``--store-threads`` threads of the
   bench process on the server's database (no HTTP), the ceiling the store itself sets;
 * ``drain``: ``TaskQueue.claim`` then ``finish`` from two threads over the store phase's
@@ -42,12 +56,16 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
 import contextlib
+import functools
+import json
 import math
 import os
 import platform
 import secrets
 import shlex
+import signal
 import socket
 import subprocess
 import sys
@@ -57,11 +75,13 @@ import time
 from collections.abc import Awaitable, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import httpx
 
+from _photos import photo_jpeg
 from _rawhttp import RawClient, RawHTTPError
 
 VIDEO_MODEL = "doubao-seedance-1-0-pro-250528"
@@ -80,6 +100,9 @@ default_resolution = "480p"
 """
 
 BENCH_MAX_QUEUED_PER_KEY = 10_000_000
+GOAL_PHOTO_CREATE_RATIO = 10.0    # one client: photo create median / text create median
+GOAL_SHARED_GET_RATIO = 2.0       # GET p99 beside photo creators / quiet GET p99
+PHOTO_SIZE = (4000, 3000)         # 12 MP, as phone and camera photos are
 GOAL_CREATE_P99_MS = 50.0
 GOAL_GET_P99_MS = 20.0
 GOAL_PG_ENQUEUE_PER_S = 500.0
@@ -217,6 +240,7 @@ def server_env() -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("FRAMECAST_")}
     env["PYTHONUNBUFFERED"] = "1"
     env["FRAMECAST_MAX_QUEUED_PER_KEY"] = str(BENCH_MAX_QUEUED_PER_KEY)
+    env["FRAMECAST_ALLOW_PRIVATE_URLS"] = "1"     # the slow-url phase's server is on loopback
     return env
 
 
@@ -317,6 +341,10 @@ class Load:
     poll_interval_s: float
     store_threads: int     # threads calling TaskQueue.enqueue in the store phase
     client: str = "raw"    # raw (bench/_rawhttp.py) | httpx
+    i2v_requests: int = 30        # each kind, one client, in the i2v phase
+    shared_clients: int = 40      # GET pollers of the quiet and shared phases
+    photo_clients: int = 10       # photo creators beside them in the shared phase
+    shared_duration_s: float = 10.0
 
 
 # the phases' client: httpx, or the bench's own lean one (``_rawhttp``), same surface
@@ -418,6 +446,129 @@ async def phase_mixed(clients: list[Client], load: Load) -> PhaseResult:
     return PhaseResult("mixed", seconds, {"create": create, "get": get},
                        created=len(create.latencies), completed=completed,
                        completed_seconds=max(1e-9, last_completion - started))
+
+
+@functools.cache
+def photo_create_body() -> bytes:
+    """A create carrying a 12 MP JPEG photograph as a ``data:`` URI, encoded once."""
+    uri = "data:image/jpeg;base64," + base64.b64encode(photo_jpeg(*PHOTO_SIZE)).decode()
+    return json.dumps({"model": VIDEO_MODEL, "content": [
+        {"type": "text", "text": PROMPT},
+        {"type": "image_url", "image_url": {"url": uri}, "role": "first_frame"}]}).encode()
+
+
+async def post_photo(http: Client) -> Any:
+    """``POST`` one photo create."""
+    if isinstance(http, RawClient):
+        return await http.post(TASKS_PATH, content=photo_create_body())
+    return await http.post(TASKS_PATH, content=photo_create_body(),
+                           headers={"Content-Type": "application/json"})
+
+
+async def phase_i2v(http: Client, load: Load, ids: list[str]) -> PhaseResult:
+    """One client, alternately a text-only create and a photo create, each sent once the
+    previous task is done, as a sequential client does: the worker's decode of the last
+    photo (on the same two cores) is not in the next create's time."""
+    text, photo = Samples(), Samples()
+    started = time.perf_counter()
+    for _ in range(load.i2v_requests):
+        for samples, call in ((text, http.post(TASKS_PATH, json=create_body())),
+                              (photo, post_photo(http))):
+            response = await timed(samples, call)
+            if response is not None:
+                ids.append(response.json()["id"])
+            await wait_idle(http, 60.0)
+    seconds = time.perf_counter() - started
+    return PhaseResult("i2v", seconds, {"create text": text, "create photo": photo},
+                       created=len(text.latencies) + len(photo.latencies))
+
+
+async def phase_shared(pollers: list[Client], creators: list[Client], load: Load,
+                       ids: list[str], created: list[str], *,
+                       post: Callable[[Client], Awaitable[Any]] = post_photo,
+                       name: str = "shared") -> PhaseResult:
+    """``pollers`` GET existing tasks in a closed loop for ``shared_duration_s``; with
+    ``creators``, those create photo tasks back to back meanwhile (ids into ``created``),
+    each with ``post``."""
+    gets, photos = Samples(), Samples()
+    deadline = time.perf_counter() + load.shared_duration_s
+    counter = iter(range(10**9))
+
+    async def poll(http: Client) -> None:
+        for n in counter:
+            if time.perf_counter() > deadline:
+                return
+            await timed(gets, http.get(f"{TASKS_PATH}/{ids[n % len(ids)]}"))
+
+    async def create(http: Client) -> None:
+        while time.perf_counter() < deadline:
+            response = await timed(photos, post(http))
+            if response is not None:
+                created.append(response.json()["id"])
+
+    started = time.perf_counter()
+    await asyncio.gather(*(poll(http) for http in pollers), *(create(http) for http in creators))
+    seconds = time.perf_counter() - started
+    samples = {"get": gets, **({"create photo": photos} if creators else {})}
+    return PhaseResult(name if creators else "quiet", seconds, samples,
+                       created=len(photos.latencies))
+
+
+SLOW_PHOTO_CHUNK = 64 * 1024
+SLOW_PHOTO_PAUSE_S = 0.02         # 2.8 MB in about a second: a remote host on a slow link
+
+
+@contextlib.contextmanager
+def slow_photo_server() -> Iterator[str]:
+    """An HTTP server on 127.0.0.1 that sends the 12 MP photo slowly; yields its URL."""
+    photo = photo_jpeg(*PHOTO_SIZE)
+
+    class Slow(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Type", "image/jpeg")
+            self.send_header("Content-Length", str(len(photo)))
+            self.end_headers()
+            with contextlib.suppress(OSError):
+                for start in range(0, len(photo), SLOW_PHOTO_CHUNK):
+                    self.wfile.write(photo[start:start + SLOW_PHOTO_CHUNK])
+                    self.wfile.flush()
+                    time.sleep(SLOW_PHOTO_PAUSE_S)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Slow)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/photo.jpg"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def url_poster(url: str) -> Callable[[Client], Awaitable[Any]]:
+    """``POST`` one create whose first frame is ``url`` (fetched by the server)."""
+    body = json.dumps({"model": VIDEO_MODEL, "content": [
+        {"type": "text", "text": PROMPT},
+        {"type": "image_url", "image_url": {"url": url}, "role": "first_frame"}]}).encode()
+
+    async def post(http: Client) -> Any:
+        if isinstance(http, RawClient):
+            return await http.post(TASKS_PATH, content=body)
+        return await http.post(TASKS_PATH, content=body,
+                               headers={"Content-Type": "application/json"})
+    return post
+
+
+async def discard(http: Client, task_ids: list[str], *, wait: bool = True) -> None:
+    """Cancel (queued) or delete (finished) the bench's photo tasks, so that no backlog of
+    12 MP decodes runs on into the next phases; running ones are waited for."""
+    for task_id in task_ids:
+        await http.delete(f"{TASKS_PATH}/{task_id}")
+    if wait:
+        await wait_idle(http, 300.0)
 
 
 STORE_OWNER = "bench-store"        # not the API key's owner: its quota count never sees these
@@ -526,8 +677,9 @@ class BackendResult:
     load_average: tuple[float, float] = (0.0, 0.0)   # 1-minute load at start and at end
 
 
-async def run_phases(server: Server, load: Load, backend: str) -> BackendResult:
-    """Warm up, then run the six phases against ``server``.
+async def run_phases(server: Server, load: Load, backend: str, *,
+                     worker_pausable: bool = True) -> BackendResult:
+    """Warm up, then run every phase against ``server``.
 
     Each simulated client has its own client and keep-alive connection, as each SDK user
     would: one httpx client shared by 50 coroutines spends its time in httpcore's pool and
@@ -562,6 +714,36 @@ async def run_phases(server: Server, load: Load, backend: str) -> BackendResult:
         phases["create"].completed = len(ids)
         phases["create"].completed_seconds = phases["create"].seconds + drain_seconds
         phases["mixed"] = await with_server_cpu(pid, phase_mixed(clients, load))
+        photo_tasks: list[str] = []
+        photo_create_body()                       # encode the photo before any timing
+        phases["i2v"] = await with_server_cpu(pid, phase_i2v(clients[0], load, photo_tasks))
+        await discard(clients[0], photo_tasks)
+        pollers = clients[:load.shared_clients]
+        creators = clients[load.shared_clients:load.shared_clients + load.photo_clients]
+        phases["quiet"] = await with_server_cpu(pid, phase_shared(pollers, [], load, ids, []))
+        if worker_pausable:
+            # the API's own cost: serve's worker (its process) stopped, as in a fleet whose
+            # workers decode the photos on other machines; the photo tasks are discarded
+            # before it resumes
+            photo_tasks = []
+            os.kill(pid, signal.SIGSTOP)
+            try:
+                phases["shared"] = await with_server_cpu(
+                    pid, phase_shared(pollers, creators, load, ids, photo_tasks))
+                with slow_photo_server() as url:
+                    phases["slow-url"] = await with_server_cpu(
+                        pid, phase_shared(pollers, creators, load, ids, photo_tasks,
+                                          post=url_poster(url), name="slow-url"))
+                await discard(clients[0], photo_tasks, wait=False)
+            finally:
+                os.kill(pid, signal.SIGCONT)
+            await wait_idle(clients[0], 300.0)
+        photo_tasks = []
+        phase = await with_server_cpu(pid, phase_shared(pollers, creators, load, ids,
+                                                        photo_tasks))
+        phase.name = "shared+worker"
+        phases["shared+worker"] = phase
+        await discard(clients[0], photo_tasks)
     # last: its queued tasks would otherwise lengthen every later claim and quota count
     phases["store"] = await asyncio.to_thread(phase_store, server.database_url, load)
     phases["drain"] = await asyncio.to_thread(phase_drain, server.database_url, load)
@@ -606,6 +788,29 @@ def report(results: list[BackendResult], load: Load, slots: int, command: str, *
                     f"| {samples.errors} | {samples.p(0.5):.1f} | {samples.p(0.99):.1f} "
                     f"| {ratio} | {phase.rate(kind):.0f} | {created} | {completed} "
                     f"| {'' if cpu is None else f'{cpu:.2f}'} |")
+    lines.append("")
+    for result in results:
+        phases = result.phases
+        if "i2v" in phases:
+            text_p50 = phases["i2v"].samples["create text"].p(0.5)
+            photo_p50 = phases["i2v"].samples["create photo"].p(0.5)
+            lines.append(f"{result.backend}: one client, a create with a 12 MP JPEG photo "
+                         f"(median {photo_p50:.1f} ms) is {photo_p50 / text_p50:.1f}× a "
+                         f"text-only create ({text_p50:.1f} ms); goal ≤ "
+                         f"{GOAL_PHOTO_CREATE_RATIO:.0f}×.")
+        quiet = phases["quiet"].samples["get"].p(0.99) if "quiet" in phases else None
+        for name, where in (("shared", "the API's own cost, serve's worker stopped"),
+                            ("slow-url", "their photo fetched by the API from a slow "
+                                         "server, serve's worker stopped"),
+                            ("shared+worker", "serve's worker decoding every photo on the "
+                                              "same machine")):
+            if quiet and name in phases:
+                shared = phases[name].samples["get"].p(0.99)
+                lines.append(f"{result.backend}: GET p99 beside {load.photo_clients} photo "
+                             f"creators ({where}) is {shared:.1f} ms, {shared / quiet:.1f}× "
+                             f"the quiet {quiet:.1f} ms of {load.shared_clients} pollers alone"
+                             + (f"; goal ≤ {GOAL_SHARED_GET_RATIO:.0f}×."
+                                if name in ("shared", "slow-url") else "."))
     lines += ["", "Goals (closed loop, 50 clients): create p99 ≤ "
               f"{GOAL_CREATE_P99_MS:.0f} ms, get p99 ≤ {GOAL_GET_P99_MS:.0f} ms, PostgreSQL "
               f"≥ {GOAL_PG_ENQUEUE_PER_S:.0f} tasks/s enqueued.", "",
@@ -639,11 +844,21 @@ def main() -> None:
                         help="serve --api-processes N (API processes sharing the port)")
     parser.add_argument("--client", choices=("raw", "httpx"), default="raw",
                         help="load generator: the lean asyncio client (default) or httpx")
+    parser.add_argument("--i2v-requests", type=int, default=30,
+                        help="text and photo creates each, one client, in the i2v phase")
+    parser.add_argument("--shared-clients", type=int, default=40,
+                        help="GET pollers of the quiet and shared phases")
+    parser.add_argument("--photo-clients", type=int, default=10,
+                        help="photo creators beside the pollers in the shared phase")
+    parser.add_argument("--shared-duration", type=float, default=10.0,
+                        help="seconds of the quiet and of the shared phase")
     parser.add_argument("--keep", action="store_true", help="keep the data directories")
     args = parser.parse_args()
     load = Load(clients=args.clients, requests=args.requests, duration_s=args.duration,
                 mixed_tasks=args.mixed_tasks, poll_interval_s=args.poll_interval,
-                store_threads=args.store_threads, client=args.client)
+                store_threads=args.store_threads, client=args.client,
+                i2v_requests=args.i2v_requests, shared_clients=args.shared_clients,
+                photo_clients=args.photo_clients, shared_duration_s=args.shared_duration)
     command = " ".join(shlex.quote(a) for a in [".venv/bin/python", "bench/control_plane.py",
                                                 *sys.argv[1:]])
     results: list[BackendResult] = []
@@ -659,7 +874,11 @@ def main() -> None:
                 separate_worker=args.separate_worker, api_processes=args.api_processes,
                 single_process=args.single_process))
             print(f"{name}: server up at {server.root}; running phases ...", file=sys.stderr)
-            results.append(asyncio.run(run_phases(server, load, name)))
+            # serve's worker runs in the process serve started as, the API in a child: the
+            # worker can be stopped alone
+            pausable = not (args.single_process or args.separate_worker)
+            results.append(asyncio.run(run_phases(server, load, name,
+                                                  worker_pausable=pausable)))
     print(report(results, load, args.slots, command, separate_worker=args.separate_worker,
                  api_processes=args.api_processes, single_process=args.single_process))
     if args.keep:

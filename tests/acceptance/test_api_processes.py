@@ -126,3 +126,46 @@ def test_kill_9_of_the_parent_takes_its_api_processes_down(tmp_path: Path) -> No
     finally:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(server.process.pid, signal.SIGKILL)
+
+
+@pytest.mark.parametrize("layout", [[], ["--single-process"]], ids=["default", "single-process"])
+def test_listening_is_printed_once_the_first_curl_of_the_readme_is_answered(
+        tmp_path: Path, layout: list[str]) -> None:
+    """A new user's way in: ``framecast serve`` on a fresh data directory, and the README's
+    first request sent the moment "listening" appears."""
+    import subprocess
+    import sys
+
+    from tests.acceptance.support.server import free_port
+
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FRAMECAST_")}
+    env["PYTHONUNBUFFERED"] = "1"
+    data = tmp_path / "framecast-data"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "framecast", "serve", "--port", str(port), "--data-dir",
+         str(data), *layout], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env,
+        text=True, start_new_session=True)
+    try:
+        seen = []
+        for line in process.stdout:        # type: ignore[union-attr]
+            seen.append(line)
+            if line.startswith("Framecast listening on"):
+                break
+        else:
+            pytest.fail("serve ended without saying it listens:\n" + "".join(seen))
+        key = (data / "api-key.txt").read_text().strip()
+        answer = httpx.post(f"http://127.0.0.1:{port}/api/v3/images/generations", timeout=60.0,
+                            headers={"Authorization": f"Bearer {key}"},
+                            json={"model": "doubao-seedream-3-0-t2i-250415",
+                                  "prompt": "a lighthouse at dusk", "size": "1280x720"})
+        assert answer.status_code == 200, answer.text
+        assert answer.json()["data"][0]["url"].startswith(f"http://127.0.0.1:{port}/files/")
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            process.wait(timeout=30)
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+        if process.stdout is not None:
+            process.stdout.close()

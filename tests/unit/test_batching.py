@@ -5,10 +5,20 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from collections.abc import Callable
 
 import pytest
 
 from framecast.service.batching import Batcher
+
+
+async def until(condition: Callable[[], bool], timeout_s: float = 5.0) -> None:
+    """Yield to the loop until ``condition`` holds (a batch reached the store), however
+    slow the machine is; no fixed sleep."""
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    while not condition():
+        assert asyncio.get_running_loop().time() < deadline, "the store was never reached"
+        await asyncio.sleep(0.005)
 
 
 class Recorder:
@@ -16,10 +26,12 @@ class Recorder:
 
     def __init__(self) -> None:
         self.batches: list[list[int]] = []
+        self.entered: list[list[int]] = []   # batches as they reached the store (held or not)
         self.release = threading.Event()
         self.release.set()
 
     def run(self, items: list[int]) -> list[int | BaseException]:
+        self.entered.append(list(items))
         self.release.wait(5)
         self.batches.append(list(items))
         return [ValueError(f"odd {i}") if i % 2 else i * 10 for i in items]
@@ -39,7 +51,7 @@ def test_calls_made_while_a_batch_runs_go_as_the_next_batch() -> None:
     async def main() -> list[int | BaseException]:
         recorder.release.clear()
         first = asyncio.create_task(batcher.submit(0))
-        await asyncio.sleep(0.05)                   # batch [0] is in the store, held
+        await until(lambda: len(recorder.entered) == 1)  # batch [0] is in the store, held
         rest = [asyncio.create_task(batcher.submit(i)) for i in range(2, 12, 2)]
         await asyncio.sleep(0.05)
         recorder.release.set()
@@ -56,17 +68,16 @@ def test_the_next_batch_gathers_while_two_are_in_the_store() -> None:
     async def main() -> list[int | BaseException]:
         recorder.release.clear()
         first = []
-        for i in (0, 2):
+        for n, i in enumerate((0, 2), 1):
             first.append(asyncio.create_task(batcher.submit(i)))
-            await asyncio.sleep(0.05)               # [0], then [2] too, in the store
+            await until(lambda n=n: len(recorder.entered) == n)   # [0], then [2] too, in the store
         rest = [asyncio.create_task(batcher.submit(i)) for i in (4, 6, 8)]
         await asyncio.sleep(0.05)
         recorder.release.set()
         return await asyncio.gather(*first, *rest)
 
     assert asyncio.run(main()) == [0, 20, 40, 60, 80]
-    assert sorted(recorder.batches) == [[0], [2], [4, 6, 8]]
-    assert recorder.batches[-1] == [4, 6, 8]
+    assert recorder.entered == [[0], [2], [4, 6, 8]]   # [4, 6, 8] gathered while held
 
 
 def test_each_caller_gets_its_own_error() -> None:

@@ -1,4 +1,5 @@
-"""Input images: formats, refusals (each naming its field), color modes, orientation, fitting.
+"""Input images: the header check of the request path (``probe_image``: nothing decoded),
+formats, refusals (each naming its field), color modes, orientation, fitting.
 
 Every image is generated in the test; assertions are on decoded pixels.
 """
@@ -19,9 +20,9 @@ from framecast.core.errors import InvalidInput, PayloadTooLarge
 from framecast.media.images import (
     ImageLimits,
     decode_image,
-    encode_png,
     fit_cover,
     fit_last_frame,
+    probe_image,
 )
 
 PARAM = "content[0].image_url.url"
@@ -276,18 +277,78 @@ def test_too_many_bytes_is_payload_too_large() -> None:
         decode_image(_encode(_halves(), "BMP"), param=PARAM, limits=ImageLimits(max_bytes=1000))
 
 
-# -- re-encoding ----------------------------------------------------------------------------
+# -- the header check (probe_image) -----------------------------------------------------------
 
-def test_encode_png_strips_metadata_and_is_deterministic() -> None:
+FORMATS = ["JPEG", "PNG", "WEBP", "BMP", "TIFF", "GIF"]
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_probe_reads_format_and_size_from_the_header_without_decoding(
+        fmt: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    data = _encode(_halves((480, 320)), fmt)
+    from PIL import ImageFile
+
+    def no_decoding(self: object) -> None:
+        raise AssertionError("probe_image decoded pixels")
+
+    monkeypatch.setattr(ImageFile.ImageFile, "load", no_decoding)
+    header = probe_image(data, param=PARAM)
+    assert (header.format, header.width, header.height) == (fmt.lower(), 480, 320)
+    assert header.content_type == f"image/{fmt.lower()}"
+
+
+@pytest.mark.parametrize("fmt", ["JPEG", "PNG", "WEBP", "TIFF"])
+def test_probe_gives_the_size_as_displayed(fmt: str, monkeypatch: pytest.MonkeyPatch) -> None:
     exif = Image.Exif()
-    exif[0x010F] = "SecretCam"
-    source = _encode(_halves(), "JPEG", exif=exif.tobytes(), icc_profile=b"\0" * 200)
-    image = decode_image(source, param=PARAM)
-    assert "icc_profile" in image.info  # it was there to strip
-    png = encode_png(image)
-    assert png == encode_png(decode_image(source, param=PARAM))
-    assert b"iCCP" not in png and b"eXIf" not in png and b"SecretCam" not in png
-    np.testing.assert_array_equal(np.asarray(Image.open(io.BytesIO(png))), np.asarray(image))
+    exif[0x0112] = 6  # "rotate 90° clockwise to display"
+    data = _encode(_halves((750, 320)), fmt, exif=exif.tobytes())
+    header = probe_image(data, param=PARAM)
+    assert (header.width, header.height) == decode_image(data, param=PARAM).size == (320, 750)
+    with pytest.raises(InvalidInput) as caught:
+        probe_image(data, param=PARAM, limits=ImageLimits(min_aspect=0.5))
+    assert "320x750" in caught.value.message
+
+
+@pytest.mark.parametrize("fmt", ["PNG", "JPEG"])
+def test_probe_passes_a_truncated_file_that_the_worker_refuses(fmt: str) -> None:
+    noise = np.random.default_rng(0).integers(0, 256, (320, 400, 3), np.uint8)
+    data = _encode(Image.fromarray(noise), fmt)[:-4000]
+    header = probe_image(data, param=PARAM)   # the header is whole: the request is accepted
+    assert (header.width, header.height) == (400, 320)
+    assert "could not be decoded" in _refusal(data).message   # decoding it fails
+
+
+@pytest.mark.parametrize(("data", "limits"), [
+    (_png_claiming(50_000, 50_000), ImageLimits()),
+    (_png_claiming(8_000, 6_000), ImageLimits(max_side=10_000)),
+    (_png_claiming(6_100, 3_000), ImageLimits()),
+    (b"<html>not an image</html>", ImageLimits()),
+    (b"", ImageLimits()),
+], ids=["bomb", "over our cap", "long side", "not an image", "empty"])
+def test_probe_refuses_what_the_header_shows_as_decoding_would(data: bytes,
+                                                                limits: ImageLimits) -> None:
+    started = time.perf_counter()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(InvalidInput) as caught:
+            probe_image(data, param=PARAM, limits=limits)
+    assert caught.value.param == PARAM and PARAM in caught.value.message
+    assert time.perf_counter() - started < 1.0
+    if data:
+        assert caught.value.message.split(";")[0] == _refusal(data, limits).message.split(";")[0]
+
+
+def test_probe_refuses_small_sizes_and_too_many_bytes() -> None:
+    with pytest.raises(InvalidInput) as caught:
+        probe_image(_encode(_halves((200, 150)), "PNG"), param=PARAM)
+    assert caught.value.message == (f"`{PARAM}`: image is 200x150; the short side must be at "
+                                    "least 300 px")
+    with pytest.raises(PayloadTooLarge):
+        probe_image(_encode(_halves(), "BMP"), param=PARAM, limits=ImageLimits(max_bytes=1000))
+    real_bomb = _encode(Image.new("1", (6_600, 6_600)), "PNG")   # 43.6 MP in a few kB
+    with pytest.raises(InvalidInput) as caught:
+        probe_image(real_bomb, param=PARAM)
+    assert "6600x6600" in caught.value.message and "40.0 MP" in caught.value.message
 
 
 # -- fitting --------------------------------------------------------------------------------

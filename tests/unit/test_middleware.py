@@ -1,16 +1,20 @@
 """App-level guards: the request body cap answers 413 in the dialect's own envelope, and the
 client's request id is echoed: through the app alone, and through the front door of its lean
-routes (``serving_app``, what ``framecast serve`` runs)."""
+routes (``serving_app``, what ``framecast serve`` runs). Large bodies are admitted a few at a
+time, each within its deadline (``LargeBodyAdmission``, as ASGI)."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 
 from framecast.api.app import create_app, serving_app
+from framecast.api.middleware import BodyTooSlow, LargeBodyAdmission
 from framecast.api.settings import Settings
 
 KEY = "fc-test-static-key"
@@ -84,3 +88,109 @@ def test_lean_routes_keep_their_envelope_and_headers(client: TestClient) -> None
     # a path next to a lean one, and another method on a lean path, still reach the app
     assert client.get("/api/v3/contents/generations/tasks", headers=auth).json()["total"] == 1
     assert client.put("/api/v3/contents/generations/tasks", headers=auth).status_code == 405
+
+
+# -- LargeBodyAdmission: large bodies a few at a time, each within its deadline -----------
+
+
+def http_scope(length: int) -> dict:
+    return {"type": "http", "method": "POST", "path": "/x",
+            "headers": [(b"content-length", str(length).encode())]}
+
+
+class Reader:
+    """An ASGI app that reads its whole body and records how many run at once."""
+
+    def __init__(self) -> None:
+        self.running = 0
+        self.most = 0
+        self.errors: list[BaseException] = []
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        self.running += 1
+        self.most = max(self.most, self.running)
+        try:
+            while True:
+                message = await receive()
+                if not message.get("more_body"):
+                    break
+        except BodyTooSlow as exc:
+            self.errors.append(exc)
+        finally:
+            self.running -= 1
+
+
+def body_in(chunks: int, pause_s: float) -> Any:
+    """A ``receive`` that sends ``chunks`` parts of a body, ``pause_s`` apart."""
+    sent = 0
+
+    async def receive() -> dict:
+        nonlocal sent
+        await asyncio.sleep(pause_s)
+        sent += 1
+        return {"type": "http.request", "body": b"x" * 1024, "more_body": sent < chunks}
+    return receive
+
+
+async def no_send(message: dict) -> None:
+    pass
+
+
+def test_large_bodies_are_handled_a_few_at_a_time_and_small_ones_never_wait() -> None:
+    reader = Reader()
+    admission = LargeBodyAdmission(reader, max_concurrent=2, threshold_bytes=1000)
+
+    async def main() -> float:
+        large = [admission(http_scope(5 * 1024), body_in(5, 0.02), no_send) for _ in range(6)]
+        started = asyncio.get_running_loop().time()
+        waited = asyncio.gather(*large)
+        await asyncio.sleep(0.01)
+        small_started = asyncio.get_running_loop().time()
+        await admission(http_scope(100), body_in(1, 0.0), no_send)   # under the threshold
+        small_took = asyncio.get_running_loop().time() - small_started
+        await waited
+        assert asyncio.get_running_loop().time() - started >= 3 * 5 * 0.02   # three turns
+        return small_took
+
+    small_took = asyncio.run(main())
+    assert reader.most == 3            # two large bodies at once, and the small one beside them
+    assert small_took < 0.05
+    assert reader.errors == []
+
+
+def test_a_body_that_does_not_arrive_in_time_is_refused_and_frees_its_turn() -> None:
+    reader = Reader()
+    admission = LargeBodyAdmission(reader, max_concurrent=1, threshold_bytes=1000,
+                                   deadline_s=0.2)
+
+    async def main() -> float:
+        stalled = admission(http_scope(10 * 1024), body_in(10, 1.0), no_send)   # 10 s to send
+        started = asyncio.get_running_loop().time()
+        await asyncio.gather(stalled, admission(http_scope(2048), body_in(2, 0.01), no_send))
+        return asyncio.get_running_loop().time() - started
+
+    took = asyncio.run(main())
+    assert [type(e) for e in reader.errors] == [BodyTooSlow]   # the stalled one, only
+    assert reader.errors[0].status == 408 and reader.errors[0].param == "body"
+    assert took < 1.0                  # the next body had its turn after 0.2 s, not 10
+
+
+def test_after_the_body_waiting_for_a_disconnect_has_no_deadline() -> None:
+    waited: list[dict] = []
+
+    async def app(scope: dict, receive: Any, send: Any) -> None:
+        await receive()                    # the whole body, in one part
+        waited.append(await receive())     # then wait for the client to go, past the deadline
+
+    admission = LargeBodyAdmission(app, max_concurrent=1, threshold_bytes=10, deadline_s=0.05)
+    parts = iter([{"type": "http.request", "body": b"x" * 100, "more_body": False},
+                  {"type": "http.disconnect"}])
+
+    async def receive() -> dict:
+        message = next(parts)
+        if message["type"] == "http.disconnect":
+            await asyncio.sleep(0.2)
+        return message
+
+    asyncio.run(admission(http_scope(100), receive, no_send))
+    assert waited == [{"type": "http.disconnect"}]

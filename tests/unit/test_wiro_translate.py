@@ -179,7 +179,8 @@ def file_url(t: Task, name: str) -> str:
 
 @pytest.mark.parametrize(("status", "extra", "wiro", "pexit"), [
     (TaskStatus.QUEUED, {}, "task_queue", ""),
-    (TaskStatus.RUNNING, {}, "task_start", ""),
+    (TaskStatus.RUNNING, {}, "task_preprocess_start", ""),    # inputs still being prepared
+    (TaskStatus.RUNNING, {"total_steps": 10}, "task_start", ""),
     (TaskStatus.RUNNING, {"step": 6, "total_steps": 10, "progress": 0.6}, "task_output", ""),
     (TaskStatus.SUCCEEDED, {}, "task_postprocess_end", "0"),
     (TaskStatus.FAILED, {"error_code": "X", "error_message": "boom"}, "task_postprocess_end",

@@ -25,11 +25,13 @@ from framecast import __version__
 from framecast.api import files, ops
 from framecast.api.dialects import DIALECTS
 from framecast.api.fastpath import LeanRoutes
+from framecast.api.memory import keep_freed_memory
 from framecast.api.middleware import middleware, wrap
 from framecast.api.runtime import Runtime, build_runtime, start_supervisor, start_webhooks
 from framecast.api.settings import Settings
 from framecast.dialects.wiro import WiroSettings
 from framecast.edge.auth import Authenticator
+from framecast.edge.ratelimit import RateLimiter
 from framecast.mcp.http import mount_mcp
 from framecast.web.router import router as web_router
 
@@ -42,6 +44,7 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     """The Framecast ASGI app. Builds a runtime from ``settings`` unless one is given."""
     settings = settings or (runtime.settings if runtime else Settings())
     with_worker = settings.run_worker if run_worker is None else run_worker
+    keep_freed_memory()    # photo-sized request bodies: no page faults on every request
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -54,6 +57,8 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
         app.state.runtime = rt
         app.state.service = rt.service
         app.state.authenticator = Authenticator(rt.keys, settings.api_key)
+        app.state.rate_limiter = RateLimiter(rt.keys.rate_limit, settings.rate_limit,
+                                             storage=settings.rate_limit_storage)
         app.state.wiro = WiroSettings(
             keys=rt.keys, static_api_secret=settings.wiro_api_secret,
             price_video_per_s=settings.wiro_price_video_per_s,
@@ -74,10 +79,10 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
 
     app = FastAPI(title="Framecast", version=__version__, lifespan=lifespan,
                   description="Self-hosted Seedance / Seedream compatible generation server.")
-    for cls, options in middleware(settings.max_body_bytes):
+    for cls, options in middleware(settings.max_body_bytes, **large_bodies(settings)):
         app.add_middleware(cls, **options)
-    app.include_router(ops.router)      # /healthz, /readyz, /metrics
-    app.include_router(files.router)    # /files/{key}: signed URLs of the local blob store
+    ops.add_routes(app)                 # /healthz, /readyz, /metrics
+    files.add_routes(app)               # /files/{key}: signed URLs of the local blob store
     lean: list[BaseRoute] = []
     for dialect in DIALECTS:
         app.include_router(dialect.router)
@@ -94,7 +99,15 @@ def serving_app(app: FastAPI, settings: Settings) -> ASGIApp:
     """What uvicorn serves: ``app`` behind the front door of its ``lean`` routes, which keep
     the app's middleware list."""
     return LeanRoutes(app, app.state.lean_routes,
-                      lambda inner: wrap(inner, settings.max_body_bytes))
+                      lambda inner: wrap(inner, settings.max_body_bytes, **large_bodies(settings)))
+
+
+def large_bodies(settings: Settings) -> dict[str, float]:
+    """How many requests with a large body one API process handles at once, and how long
+    each one's body may take to arrive."""
+    return {"max_large_bodies": settings.max_large_bodies,
+            "large_body_bytes": settings.large_body_bytes,
+            "large_body_deadline_s": settings.large_body_deadline_s}
 
 
 def api_process_app() -> ASGIApp:

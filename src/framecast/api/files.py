@@ -6,13 +6,17 @@ from __future__ import annotations
 import mimetypes
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import FastAPI, Request
 from fastapi.responses import FileResponse, JSONResponse
 
-router = APIRouter()
+
+def add_routes(app: FastAPI) -> None:
+    """``GET /files/{key}`` on ``app`` itself (not an included router, which FastAPI matches
+    through one more layer: see ``ops.add_routes``)."""
+    app.add_api_route("/files/{key:path}", serve_file, methods=["GET"],
+                      include_in_schema=False)
 
 
-@router.get("/files/{key:path}", include_in_schema=False)
 def serve_file(key: str, request: Request, expires: int = 0, sig: str = "") -> Any:
     """The file under ``key`` when ``expires`` and ``sig`` verify; 403 or 404 otherwise."""
     storage = request.app.state.runtime.storage

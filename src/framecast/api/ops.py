@@ -19,7 +19,7 @@ import time
 from typing import Any
 
 import anyio
-from fastapi import APIRouter, Request
+from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CollectorRegistry, PlatformCollector, ProcessCollector
 from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4, generate_latest
@@ -29,10 +29,23 @@ from framecast.api.runtime import Runtime
 from framecast.db.stats import StatsReader
 from framecast.worker.status import STALE_S
 
-router = APIRouter(tags=["operations"])
+
+def add_routes(app: FastAPI) -> None:
+    """``/healthz``, ``/readyz`` and ``/metrics`` on ``app`` itself. Not an included router:
+    FastAPI matches an included router's routes through one more layer, about 6 µs a request
+    (``/healthz`` in-process: 36.5 µs on the app, 42 µs in a router; min of 5×10,000), and
+    ``/healthz`` is the floor every benchmark figure is read against."""
+    app.add_api_route("/healthz", healthz, methods=["GET"], include_in_schema=False)
+    app.add_api_route("/readyz", readyz, methods=["GET"], tags=["operations"],
+                      summary="Readiness: database, storage and engine slots",
+                      responses={503: {"description": "Not ready; the body says which check "
+                                                      "failed."}})
+    app.add_api_route("/metrics", metrics, methods=["GET"], tags=["operations"],
+                      summary="Prometheus metrics", response_class=Response,
+                      responses={200: {"content": {CONTENT_TYPE_PLAIN_0_0_4: {}},
+                                       "description": "Prometheus text exposition format."}})
 
 
-@router.get("/healthz", include_in_schema=False)
 async def healthz() -> dict[str, str]:
     """200 while the process serves (async: no worker-thread hop for the cheapest request)."""
     return {"status": "ok"}
@@ -85,8 +98,6 @@ def readiness(runtime: Runtime) -> dict[str, Any]:
     return {"status": "ready" if ready else "unready", "checks": checks}
 
 
-@router.get("/readyz", summary="Readiness: database, storage and engine slots",
-            responses={503: {"description": "Not ready; the body says which check failed."}})
 async def readyz(request: Request) -> JSONResponse:
     """200 when the database answers, storage is writable and (if this process runs a
     worker) an engine slot is alive; 503 otherwise. No API key."""
@@ -103,10 +114,6 @@ def metrics_registry(runtime: Runtime) -> CollectorRegistry:
     return registry
 
 
-@router.get("/metrics", summary="Prometheus metrics",
-            response_class=Response,
-            responses={200: {"content": {CONTENT_TYPE_PLAIN_0_0_4: {}},
-                             "description": "Prometheus text exposition format."}})
 async def metrics(request: Request) -> Response:
     """Queue depth, task counts, durations, failures, engine slots and the webhook backlog,
     read from the database at scrape time. No API key."""

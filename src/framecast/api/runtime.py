@@ -75,15 +75,20 @@ def build_runtime(settings: Settings) -> Runtime:
     limits = ServiceLimits(
         fetch=FetchPolicy(allow_private=settings.allow_private_urls,
                           max_bytes=settings.fetch_max_bytes, deadline_s=settings.fetch_deadline_s),
-        images=ImageLimits(max_bytes=settings.fetch_max_bytes, min_side=settings.image_min_side,
-                           max_side=settings.image_max_side, min_aspect=settings.image_min_aspect,
-                           max_aspect=settings.image_max_aspect,
-                           max_pixels=settings.image_max_pixels),
+        images=image_limits(settings),
         max_queued_per_key=settings.max_queued_per_key, image_wait_s=settings.image_wait_s,
         max_body_bytes=settings.max_body_bytes)
     service = TaskService(queue, storage, registry, limits, file_url_ttl_s=settings.file_url_ttl_s)
     return Runtime(settings=settings, queue=queue, storage=storage, registry=registry,
                    keys=KeyStore(engine), service=service)
+
+
+def image_limits(settings: Settings) -> ImageLimits:
+    """The operator's limits on input images: checked from the header at create, and again
+    by the worker that decodes them."""
+    return ImageLimits(max_bytes=settings.fetch_max_bytes, min_side=settings.image_min_side,
+                       max_side=settings.image_max_side, min_aspect=settings.image_min_aspect,
+                       max_aspect=settings.image_max_aspect, max_pixels=settings.image_max_pixels)
 
 
 def start_supervisor(runtime: Runtime, *, start: bool = True, serving: bool = True) -> Supervisor:
@@ -107,7 +112,8 @@ def start_supervisor(runtime: Runtime, *, start: bool = True, serving: bool = Tr
         runtime.queue, runtime.storage, engines=registry.engines(), resolve_engine=engine_for,
         slots=s.slots, work_root=s.work_dir, worker_id=s.worker_id, heartbeat_s=s.heartbeat_s,
         lease_s=s.lease_s, poll_s=s.poll_s, kill_grace_s=s.kill_grace_s,
-        nice=s.worker_nice if s.worker_nice is not None else (WORKER_NICE if serving else 0))
+        nice=s.worker_nice if s.worker_nice is not None else (WORKER_NICE if serving else 0),
+        image_limits=image_limits(s))
     if start:
         supervisor.start()
     runtime.supervisor = supervisor

@@ -40,6 +40,9 @@ class Settings(BaseSettings):
     api_key: str | None = None               # a static key accepted besides stored keys
     allow_private_urls: bool = False         # let the fetcher reach private addresses (LAN, tests)
     max_body_bytes: int = MAX_BODY_BYTES
+    max_large_bodies: int = Field(default=2, ge=0)   # per API process at once (0: no limit)
+    large_body_bytes: int = 256 * 1024       # a body over this is "large" (a photo, say)
+    large_body_deadline_s: float = Field(default=60.0, gt=0)   # for an admitted one to arrive
     file_url_ttl_s: int = FILE_URL_TTL_S
     fetch_max_bytes: int = 30 * 1024 * 1024
     fetch_deadline_s: float = 20.0
@@ -49,6 +52,8 @@ class Settings(BaseSettings):
     image_max_aspect: float = 2.5
     image_max_pixels: int = 40_000_000
     max_queued_per_key: int = 10_000
+    rate_limit: str | None = None            # every key's requests per window, unless its own
+    rate_limit_storage: str = "memory://"    # memory:// (one process) | redis://host:port/db
     image_wait_s: float = 600.0              # how long the synchronous image API waits
     run_worker: bool = True                  # serve runs a worker supervisor
     api_processes: int = Field(default=1, ge=1, le=64)   # serve: API processes on one port
@@ -77,6 +82,29 @@ class Settings(BaseSettings):
     wiro_price_video_per_s: dict[str, float] = Field(
         default_factory=lambda: dict(WIRO_VIDEO_PRICE_PER_S))  # USD per video second
     wiro_price_per_image: float = 0.0        # USD per generated image
+
+    @field_validator("rate_limit")
+    @classmethod
+    def _rate(cls, value: str | None) -> str | None:
+        """``10/second`` or ``10/second;300/minute`` (``none`` or empty: no default)."""
+        if value is None or value.strip().lower() in ("", "none"):
+            return None
+        from limits import parse_many
+
+        try:
+            if not parse_many(value):
+                raise ValueError("no rate given")
+        except ValueError as exc:
+            raise ValueError(f"rate_limit must look like 10/second or 10/second;300/minute "
+                             f"({exc})") from None
+        return value.strip()
+
+    @field_validator("rate_limit_storage")
+    @classmethod
+    def _rate_storage(cls, value: str) -> str:
+        if value.partition("://")[0] not in ("memory", "redis", "rediss"):
+            raise ValueError("rate_limit_storage must be memory:// or redis://host:port/db")
+        return value
 
     @field_validator("webhook_schedule_s", mode="before")
     @classmethod

@@ -19,9 +19,9 @@ def task_prefix(task_id: str) -> str:
     return f"tasks/{task_id}/"
 
 
-def input_key(task_id: str, index: int, role: str) -> str:
-    """Key of the n-th checked input image of a task."""
-    return f"tasks/{task_id}/inputs/{index}-{role}.png"
+def input_key(task_id: str, index: int, role: str, image_format: str = "png") -> str:
+    """Key of the n-th input image of a task, kept as the client sent it (``jpeg`` …)."""
+    return f"tasks/{task_id}/inputs/{index}-{role}.{image_format}"
 
 
 def output_key(task_id: str, attempt: int, name: str) -> str:

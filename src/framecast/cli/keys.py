@@ -21,13 +21,17 @@ def keys_create(
     wiro_signature: Annotated[bool, typer.Option(
         "--wiro-signature", help="Wiro dialect: require x-nonce / x-signature (prints the "
         "key's Wiro API secret).")] = False,
+    rate: Annotated[str | None, typer.Option(
+        "--rate", help="Its own request rate, e.g. 10/second or 10/second;300/minute "
+        "(default: the server's FRAMECAST_RATE_LIMIT).")] = None,
     data_dir: DataDir = None,
     database_url: DatabaseUrl = None,
 ) -> None:
     """Create an API key. Its webhook signing secret (and Wiro API secret) come first; the
     key itself is printed alone on the last line (shown only once)."""
     keys = keystore(settings_from(data_dir=data_dir, database_url=database_url))
-    key_id, plaintext = keys.create(name, wiro_signature=wiro_signature)
+    key_id, plaintext = keys.create(name, wiro_signature=wiro_signature,
+                                    rate_limit=_checked_rate(rate))
     typer.echo(f"Webhook signing secret (also: framecast keys secret {key_id}): "
                f"{keys.signing_secret(key_id)}")
     if wiro_signature:
@@ -36,6 +40,41 @@ def keys_create(
                    f"{auth.secret}")
     typer.echo(f"Created key {key_id} ({name}). It is shown only once:")
     typer.echo(plaintext)
+
+
+def _checked_rate(rate: str | None) -> str | None:
+    """``rate`` as given, once it parses (``none``: no rate of its own); exit 2 otherwise."""
+    if rate is None or rate.strip().lower() in ("", "none"):
+        return None
+    from limits import parse_many
+
+    try:
+        if parse_many(rate):
+            return rate.strip()
+    except ValueError:
+        pass
+    typer.echo(f"framecast keys: {rate!r} is not a rate; write e.g. 10/second or "
+               "10/second;300/minute", err=True)
+    raise typer.Exit(2)
+
+
+@keys_app.command("rate")
+def keys_rate(
+    key: Annotated[str, typer.Argument(help="Key id, name or prefix.")],
+    rate: Annotated[str, typer.Argument(help="e.g. 10/second or 10/second;300/minute; "
+                                             "`none` for the server's default.")],
+    data_dir: DataDir = None,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Set a key's own request rate (servers apply it within 5 seconds)."""
+    keys = keystore(settings_from(data_dir=data_dir, database_url=database_url))
+    checked = _checked_rate(rate)
+    try:
+        key_id = keys.set_rate_limit(key, checked)
+    except FramecastError as exc:
+        typer.echo(f"cannot set the rate of {key!r}: {exc}", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(f"{key_id}: {checked or 'the server default'}")
 
 
 @keys_app.command("secret")
@@ -75,7 +114,8 @@ keys_app.command("show-secret", hidden=True)(keys_secret)
 def keys_list(data_dir: DataDir = None, database_url: DatabaseUrl = None) -> None:
     """List keys (id, name, prefix, created, revoked); never the keys themselves."""
     keys = keystore(settings_from(data_dir=data_dir, database_url=database_url))
-    table = Table("id", "name", "prefix", "created", "revoked", "webhook secret", "wiro")
+    table = Table("id", "name", "prefix", "created", "revoked", "webhook secret", "wiro",
+                  "rate")
 
     def when(ts: float | None) -> str:
         return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M") if ts else "-"
@@ -83,7 +123,8 @@ def keys_list(data_dir: DataDir = None, database_url: DatabaseUrl = None) -> Non
     for row in keys.list():
         table.add_row(row.id, row.name, row.prefix, when(row.created_at), when(row.revoked_at),
                       "yes" if row.has_signing_secret else "-",
-                      "signature" if row.wiro_signature else "key only")
+                      "signature" if row.wiro_signature else "key only",
+                      row.rate_limit or "default")
     Console().print(table)
 
 

@@ -11,6 +11,8 @@ Heavy imports (the server, the database) happen inside the commands, so that ``f
 from __future__ import annotations
 
 import os
+import threading
+import time
 from typing import Annotated
 
 import typer
@@ -121,13 +123,53 @@ def serve(
         typer.echo(f"  {first_key}")
     elif not settings.api_key and key_file(settings).exists():
         typer.echo(f"API key: see {key_file(settings)}")
-    typer.echo(f"Framecast listening on http://{settings.host}:{settings.port} "
-               f"(data: {settings.data_dir.resolve()})")
+    if settings.api_processes > 1 and settings.rate_limit_storage.startswith("memory"):
+        typer.echo("warning: rate limits are counted per API process with "
+                   "FRAMECAST_RATE_LIMIT_STORAGE=memory://; set redis://host:port/db to "
+                   "count them across processes", err=True)
     if settings.api_processes == 1 and (settings.single_process or not settings.run_worker):
+        announce_when_ready(settings)
         uvicorn.run(serving_app(create_app(settings), settings), host=settings.host,
                     port=settings.port, log_level="info", access_log=False)
         return
     _serve_processes(settings)
+
+
+READY_POLL_S = 0.05         # how often serve asks its own /healthz while starting
+READY_TIMEOUT_S = 120.0
+
+
+def announce_when_ready(settings: Settings) -> threading.Thread:
+    """Print "Framecast listening on …" once the server answers ``GET /healthz`` (from a
+    thread, while uvicorn starts): a request sent right after the line is answered. Before,
+    the line came first and a client's first request could meet an API process still
+    starting."""
+    wildcard = {"0.0.0.0": "127.0.0.1", "": "127.0.0.1", "::": "[::1]"}
+    host = wildcard.get(settings.host, settings.host)
+    probe = f"http://{host}:{settings.port}/healthz"
+    line = (f"Framecast listening on http://{settings.host}:{settings.port} "
+            f"(data: {settings.data_dir.resolve()})")
+
+    def wait_and_announce() -> None:
+        import httpx
+
+        deadline = time.monotonic() + READY_TIMEOUT_S
+        with httpx.Client(timeout=1.0, trust_env=False) as client:
+            while time.monotonic() < deadline:
+                try:
+                    if client.get(probe).status_code == 200:
+                        typer.echo(line)
+                        return
+                except httpx.HTTPError:
+                    pass
+                time.sleep(READY_POLL_S)
+        typer.echo(f"framecast serve: no answer from {probe} after {READY_TIMEOUT_S:.0f} s",
+                   err=True)
+
+    thread = threading.Thread(target=wait_and_announce, daemon=True,
+                              name="framecast-announce")
+    thread.start()
+    return thread
 
 
 def _serve_processes(settings: Settings) -> None:
@@ -155,11 +197,15 @@ def _serve_processes(settings: Settings) -> None:
     runtime = build_runtime(settings)     # migrates the database before the API processes
     status = None
     if settings.run_worker:
-        status = StatusWriter(start_supervisor(runtime),
-                              status_path(settings.data_dir.resolve(), os.getpid()))
+        # the environment is complete before any thread starts: a slot thread spawning an
+        # engine child while this thread set a variable once made the child's exec fail
+        # (exit 255; CPython spawns with vfork, so the child reads the parent's environ)
+        path = status_path(settings.data_dir.resolve(), os.getpid())
+        os.environ["FRAMECAST_WORKER_STATUS_FILE"] = str(path)
+        status = StatusWriter(start_supervisor(runtime), path)
         status.start()
-        os.environ["FRAMECAST_WORKER_STATUS_FILE"] = str(status.path)
     webhooks = start_webhooks(runtime)
+    announce_when_ready(settings)
     try:
         Multiprocess(config, sockets=[sock]).run()
     finally:

@@ -66,6 +66,7 @@ class ApiKey:
     revoked_at: float | None
     has_signing_secret: bool = False     # webhooks of its tasks are signed with its own secret
     wiro_signature: bool = False         # Wiro requests must carry x-nonce / x-signature
+    rate_limit: str | None = None        # its own limit (``10/second``); None: the default
 
     @property
     def active(self) -> bool:
@@ -81,10 +82,12 @@ class KeyStore:
         self.clock = clock
         self._auto = autocommit(engine)   # every read and the insert are one statement
 
-    def create(self, name: str, *, wiro_signature: bool = False) -> tuple[str, str]:
+    def create(self, name: str, *, wiro_signature: bool = False,
+               rate_limit: str | None = None) -> tuple[str, str]:
         """Store a new key; returns ``(key_id, plaintext_key)`` (the only time it is shown).
         With ``wiro_signature`` the key gets a Wiro API secret (``wiro_auth``) and Wiro
-        requests with it must be signed."""
+        requests with it must be signed; ``rate_limit`` (``10/second``, checked by the
+        caller) is its own request rate."""
         plaintext = KEY_PREFIX + secrets.token_urlsafe(32)
         key_id = "key-" + secrets.token_hex(8)
         wiro_secret = secrets.token_urlsafe(WIRO_SECRET_BYTES) if wiro_signature else None
@@ -93,7 +96,7 @@ class KeyStore:
                 "id": key_id, "name": name, "prefix": plaintext[:DISPLAY_PREFIX_CHARS],
                 "key_hash": hash_key(plaintext), "created_at": self.clock(), "revoked_at": None,
                 "signing_secret": new_signing_secret(), "wiro_secret": wiro_secret,
-                "wiro_signature_required": wiro_signature})
+                "wiro_signature_required": wiro_signature, "rate_limit": rate_limit})
         return key_id, plaintext
 
     def authenticate(self, plaintext: str) -> str | None:
@@ -111,6 +114,19 @@ class KeyStore:
         stmt = q.KEY_SIGNING_SECRET if include_revoked else q.ACTIVE_KEY_SIGNING_SECRET
         with self._auto.connect() as conn:
             return conn.execute(stmt, {"p_id": key_id}).scalar_one_or_none()
+
+    def rate_limit(self, key_id: str) -> str | None:
+        """An active key's own rate limit (None: it has none, or it is unknown or revoked)."""
+        with self._auto.connect() as conn:
+            return conn.execute(q.KEY_RATE_LIMIT, {"p_id": key_id}).scalar_one_or_none()
+
+    def set_rate_limit(self, ref: str, rate_limit: str | None) -> str:
+        """Give the key whose id, prefix or name is ``ref`` its own rate limit (None: the
+        server's default again); returns its id."""
+        key_id = self.find(ref).id
+        with write_lock(self.engine), self._auto.connect() as conn:
+            conn.execute(q.SET_KEY_RATE_LIMIT, {"p_id": key_id, "p_rate": rate_limit})
+        return key_id
 
     def wiro_auth(self, key_id: str) -> WiroAuth | None:
         """How an active key authenticates on the Wiro API (None when unknown or revoked)."""
@@ -158,7 +174,8 @@ class KeyStore:
             rows = conn.execute(q.LIST_KEYS).all()
         return [ApiKey(r.id, r.name, r.prefix, r.created_at, r.revoked_at,
                        has_signing_secret=r.signing_secret is not None,
-                       wiro_signature=bool(r.wiro_signature_required)) for r in rows]
+                       wiro_signature=bool(r.wiro_signature_required),
+                       rate_limit=r.rate_limit) for r in rows]
 
     def revoke(self, ref: str) -> str:
         """Revoke the active key whose id, display prefix or name is ``ref`` (tried in that

@@ -411,7 +411,9 @@ INSERT_KEY = insert(api_keys)
 ACTIVE_KEY_BY_HASH = select(K.id, K.key_hash).where(K.key_hash == _p("p_hash"),
                                                     K.revoked_at.is_(None))
 LIST_KEYS = (select(K.id, K.name, K.prefix, K.created_at, K.revoked_at, K.signing_secret,
-                    K.wiro_signature_required).order_by(K.created_at, K.id))
+                    K.wiro_signature_required, K.rate_limit).order_by(K.created_at, K.id))
+KEY_RATE_LIMIT = select(K.rate_limit).where(K.id == _p("p_id"), K.revoked_at.is_(None))
+SET_KEY_RATE_LIMIT = update(api_keys).where(K.id == _p("p_id")).values(rate_limit=_p("p_rate"))
 # the active keys whose id, display prefix or name is ``p_ref`` (a revoke tries them in order)
 ACTIVE_KEYS_BY = {column.name: select(K.id).where(column == _p("p_ref"), K.revoked_at.is_(None))
                   for column in (K.id, K.prefix, K.name)}

@@ -2,7 +2,7 @@
 ``webhook_deliveries`` with its log ``webhook_attempts``, per-task dialect data
 ``task_extras`` and used signature nonces ``request_nonces`` (revision 0002); the partial
 index ``ix_tasks_queued`` in place of ``ix_tasks_claim`` (revision 0003); the engine options
-frozen into each task at create time (revision 0004).
+frozen into each task at create time (revision 0004); a rate limit per key (revision 0005).
 
 Times are unix seconds as floats written from the queue's injectable clock (never the
 database's ``now()``), so tests can back-date or advance time deterministically and SQLite
@@ -50,6 +50,8 @@ api_keys = Table(
     # recomputing it) and whether requests without x-nonce / x-signature are refused
     Column("wiro_secret", String(128), nullable=True),
     Column("wiro_signature_required", Boolean, nullable=False, server_default=false()),
+    # requests per window (``10/second``, ``10/second;300/minute``); NULL: the server's default
+    Column("rate_limit", String(200), nullable=True),
 )
 
 tasks = Table(

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 import anyio
 from fastapi import Request
+from starlette.requests import HTTPConnection
 
 from framecast.core.errors import Unauthorized
 
@@ -91,12 +92,22 @@ def bearer_token(request: Request) -> str | None:
 
 async def owner_of_key(request: Request, presented: str | None) -> Owner:
     """The ``Owner`` of the key ``presented`` with ``request`` (a remembered key costs no
-    thread hop; others are looked up in a worker thread)."""
+    thread hop; others are looked up in a worker thread), once this request is within the
+    key's rate limit (``edge/ratelimit.py``)."""
     auth: Authenticator = request.app.state.authenticator
     owner = auth.cached_owner(presented)
-    if owner is not None:
-        return owner
-    return await anyio.to_thread.run_sync(auth.owner_for_key, presented)
+    if owner is None:
+        owner = await anyio.to_thread.run_sync(auth.owner_for_key, presented)
+    await admit(request, owner)
+    return owner
+
+
+async def admit(connection: HTTPConnection, owner: Owner) -> None:
+    """Count this request against the owner's rate limit (``RateLimited`` over it); nothing
+    where the app has no limiter."""
+    limiter = getattr(connection.app.state, "rate_limiter", None)
+    if limiter is not None:
+        await limiter.check(owner)
 
 
 async def require_owner(request: Request) -> Owner:

@@ -19,6 +19,7 @@ needs.
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -28,9 +29,11 @@ from fastapi import APIRouter, FastAPI
 from fastapi.responses import JSONResponse
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.transport_security import TransportSecuritySettings
+from starlette.requests import HTTPConnection
 from starlette.types import Receive, Scope, Send
 
-from framecast.core.errors import Unauthorized
+from framecast.core.errors import RateLimited, Unauthorized
+from framecast.edge.auth import admit
 from framecast.mcp.results import Caller
 from framecast.mcp.tools import build_server
 
@@ -83,9 +86,17 @@ class BearerMCP:
         try:
             owner = await anyio.to_thread.run_sync(
                 self.app.state.authenticator.owner_for_key, presented)
+            await admit(HTTPConnection(scope), owner)
         except Unauthorized as exc:
             response = JSONResponse(
                 status_code=401, headers={"WWW-Authenticate": 'Bearer realm="framecast"'},
+                content={"error": {"code": exc.code, "message": exc.message}})
+            await response(scope, receive, send)
+            return
+        except RateLimited as exc:
+            response = JSONResponse(
+                status_code=429, headers={"Retry-After": str(max(1, math.ceil(
+                    exc.retry_after_s)))},
                 content={"error": {"code": exc.code, "message": exc.message}})
             await response(scope, receive, send)
             return

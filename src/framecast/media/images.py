@@ -1,11 +1,13 @@
-"""Decoding, validating and fitting input images with Pillow.
+"""Checking, decoding and fitting input images with Pillow.
 
-Input images are untrusted bytes (fetched URLs, ``data:`` URIs). :func:`decode_image` is the
-one boundary where Pillow meets them: it opens only the formats we accept, refuses
-decompression bombs from the header before any pixel is decoded, takes the first frame of an
-animation, applies the EXIF orientation and returns a plain RGB image. Every refusal is an
-:class:`~framecast.core.errors.InvalidInput` naming the request field, never a Pillow
-exception (research/reliability-security.md §3.6).
+Input images are untrusted bytes (fetched URLs, ``data:`` URIs), met by Pillow in two places.
+On the request path, :func:`probe_image` reads the header only: format, size, EXIF
+orientation, the pixel cap (decompression bombs), side and aspect limits. Nothing is decoded,
+so a create costs the same for any image, and the bytes are stored as sent. In the worker,
+before the engine runs, :func:`decode_image` decodes them: only the formats we accept, the
+first frame of an animation, the EXIF orientation applied, a plain RGB image out. Every
+refusal is an :class:`~framecast.core.errors.InvalidInput` naming the request field, never a
+Pillow exception (research/reliability-security.md §3.6).
 
 :func:`fit_cover` and :func:`fit_last_frame` then frame the images to the exact video size
 (design.md §6: the first frame is cover-cropped, a last frame is first cropped to the first
@@ -14,9 +16,11 @@ frame's aspect so that both frame the scene alike).
 
 from __future__ import annotations
 
+import contextlib
 import io
 import struct
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -52,19 +56,30 @@ class ImageLimits:
     max_pixels: int = 40_000_000
 
 
-def decode_image(data: bytes, *, param: str, limits: ImageLimits = ImageLimits()) -> Image.Image:
-    """Decode untrusted bytes into an RGB image, or raise ``InvalidInput(param=...)``.
+@dataclass(frozen=True)
+class ImageHeader:
+    """What an image's header says, read without decoding a pixel."""
 
-    Accepts JPEG, PNG, WebP, BMP, TIFF and GIF; an animated image gives its first frame.
-    Raises ``PayloadTooLarge`` when ``data`` is over ``limits.max_bytes`` and ``InvalidInput``
-    for anything that is not a whole image within the limits.
-    """
-    if len(data) > limits.max_bytes:
-        raise PayloadTooLarge(
-            f"`{param}`: image is {len(data):,} bytes; the limit is "
-            f"{_megabytes(limits.max_bytes)}", param=param)
-    if not data:
-        raise InvalidInput(f"`{param}`: image is empty", param=param)
+    format: str   # "jpeg", "png", "webp", "bmp", "tiff", "gif"
+    width: int    # as displayed: after the EXIF orientation
+    height: int
+
+    @property
+    def content_type(self) -> str:
+        """The image's media type (``image/jpeg`` …)."""
+        return f"image/{self.format}"
+
+
+# EXIF orientations that swap width and height (transposed and rotated by 90 or 270 degrees)
+_SWAPPING_ORIENTATIONS = frozenset({5, 6, 7, 8})
+_ORIENTATION_TAG = 0x0112
+
+
+@contextlib.contextmanager
+def _opened(data: bytes, param: str, limits: ImageLimits, corrupt: str) -> Iterator[Image.Image]:
+    """Open ``data`` with Pillow, the header within the pixel cap and side limits, and turn
+    every Pillow failure inside the block into ``InvalidInput`` naming ``param`` (``corrupt``
+    says what went wrong with a file Pillow could not read)."""
     try:
         # Pillow only warns between 1× and 2× MAX_IMAGE_PIXELS; make that a refusal too.
         # catch_warnings scopes the filter to this block, but the filter list is
@@ -74,11 +89,7 @@ def decode_image(data: bytes, *, param: str, limits: ImageLimits = ImageLimits()
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(io.BytesIO(data), formats=IMAGE_FORMATS) as im:
                 _check_header(im.size, param, limits)
-                # `is_animated` stops at the second frame; `n_frames` would walk them all.
-                if getattr(im, "is_animated", False):
-                    im.seek(0)
-                im.load()
-                image = _to_rgb(_oriented(im))
+                yield im
     except (Image.DecompressionBombWarning, Image.DecompressionBombError) as e:
         raise InvalidInput(
             f"`{param}`: image has too many pixels; the limit is "
@@ -88,8 +99,71 @@ def decode_image(data: bytes, *, param: str, limits: ImageLimits = ImageLimits()
             f"`{param}`: not a supported image; use one of {', '.join(IMAGE_FORMATS)}",
             param=param) from e
     except _PIL_ERRORS as e:
-        raise InvalidInput(f"`{param}`: image could not be decoded; it is corrupt, truncated or "
-                           f"unsupported ({e})", param=param) from e
+        raise InvalidInput(f"`{param}`: {corrupt} ({e})", param=param) from e
+
+
+def probe_image(data: bytes, *, param: str, limits: ImageLimits = ImageLimits()) -> ImageHeader:
+    """Check untrusted bytes from their header alone, or raise ``InvalidInput(param=...)``:
+    a supported format, within the pixel cap (before any pixel is decoded), the side limits,
+    and the aspect limits as displayed. ``PayloadTooLarge`` when ``data`` is over
+    ``limits.max_bytes``. Costs well under a millisecond whatever the image's size.
+
+    A file whose header is sound but whose pixels are not (a truncated JPEG) passes here;
+    ``decode_image`` refuses it in the worker, and the task fails naming the field."""
+    _check_bytes(data, param, limits)
+    with _opened(data, param, limits, "image header could not be read; it is corrupt or "
+                                      "unsupported") as im:
+        width, height = im.size
+        orientation = _header_orientation(im)
+        image_format = (im.format or "").lower()
+    # Pillow's TIFF plugin already reports a TIFF's size as displayed
+    if orientation in _SWAPPING_ORIENTATIONS and image_format != "tiff":
+        width, height = height, width
+    _check_aspect((width, height), param, limits)
+    return ImageHeader(image_format, width, height)
+
+
+def _header_orientation(im: Image.Image) -> int:
+    """The EXIF orientation from what opening the file already read (1 when there is none
+    or it is broken). Pillow's PNG ``getexif`` decodes the whole image to look for an eXIf
+    chunk after the pixels, so for PNG only a chunk before them counts."""
+    try:
+        if im.format == "PNG":
+            raw = im.info.get("exif")
+            exif = Image.Exif()
+            if raw:
+                exif.load(raw)
+        else:
+            exif = im.getexif()
+        return int(exif.get(_ORIENTATION_TAG, 1))
+    except (SyntaxError, ValueError, OSError, KeyError, IndexError, TypeError, struct.error):
+        return 1
+
+
+def _check_bytes(data: bytes, param: str, limits: ImageLimits) -> None:
+    if len(data) > limits.max_bytes:
+        raise PayloadTooLarge(
+            f"`{param}`: image is {len(data):,} bytes; the limit is "
+            f"{_megabytes(limits.max_bytes)}", param=param)
+    if not data:
+        raise InvalidInput(f"`{param}`: image is empty", param=param)
+
+
+def decode_image(data: bytes, *, param: str, limits: ImageLimits = ImageLimits()) -> Image.Image:
+    """Decode untrusted bytes into an RGB image, or raise ``InvalidInput(param=...)``.
+
+    Accepts JPEG, PNG, WebP, BMP, TIFF and GIF; an animated image gives its first frame.
+    Raises ``PayloadTooLarge`` when ``data`` is over ``limits.max_bytes`` and ``InvalidInput``
+    for anything that is not a whole image within the limits.
+    """
+    _check_bytes(data, param, limits)
+    with _opened(data, param, limits, "image could not be decoded; it is corrupt, truncated "
+                                      "or unsupported") as im:
+        # `is_animated` stops at the second frame; `n_frames` would walk them all.
+        if getattr(im, "is_animated", False):
+            im.seek(0)
+        im.load()
+        image = _to_rgb(_oriented(im))
     _check_aspect(image.size, param, limits)
     return image
 

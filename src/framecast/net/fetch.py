@@ -19,7 +19,6 @@ no httpx exception leaves this module.
 from __future__ import annotations
 
 import asyncio
-import base64
 import binascii
 import functools
 import re
@@ -31,6 +30,7 @@ from typing import Any
 
 import httpcore
 import httpx
+import pybase64
 
 from framecast.core.errors import FetchFailed, PayloadTooLarge
 from framecast.net.guard import (
@@ -305,7 +305,9 @@ def _decode_data_uri(uri: str, *, param: str, max_bytes: int) -> bytes:
     if (len(uri) - match.end()) * 3 // 4 > max_bytes:
         raise PayloadTooLarge(f"`{param}` is larger than {_size(max_bytes)}", param=param)
     try:
-        return base64.b64decode(uri[match.end():], validate=True)
+        # pybase64 (SIMD): 0.3 ms for 5 MB, against 16 ms for the standard library's decoder,
+        # with the same strict alphabet (docs/benchmarks.md, "Creates with photographs")
+        return pybase64.b64decode(uri[match.end():], validate=True)
     except binascii.Error:
         raise FetchFailed(f"`{param}` is not valid base64", param=param) from None
 

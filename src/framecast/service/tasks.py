@@ -37,7 +37,7 @@ from framecast.db.outbox import Attempt, Delivery, Outbox
 from framecast.db.queue import NewTask, TaskQueue
 from framecast.db.stats import StatsReader, UsageRow
 from framecast.db.task_extras import TaskExtras, TaskExtrasStore
-from framecast.media.images import ImageLimits, decode_image, encode_png
+from framecast.media.images import ImageLimits, probe_image
 from framecast.net.fetch import FetchPolicy, fetch_image
 from framecast.service.batching import Batcher
 from framecast.service.registry import ModelEntry, Registry
@@ -192,22 +192,21 @@ class TaskService:
                               f"{limit})", retry_after_s=5.0)
 
     async def _store_inputs(self, task_id: str, spec: VideoSpec | ImageSpec) -> None:
-        """Fetch, decode, check and keep every input image (all in parallel)."""
+        """Get every input image (all in parallel), check it from its header, and keep the
+        bytes as the client sent them. Nothing is decoded here: decoding, EXIF orientation
+        and fitting happen in the worker, before the engine runs, so a create costs about
+        the same for any image and one client's photos cannot stall the others."""
         if not spec.images:
             return
 
         async def keep(index: int) -> None:
             item = spec.images[index]
-            data = await anyio.to_thread.run_sync(self._own_file, item.url)
-            if data is None:
-                data = (await fetch_image(item.url, param=item.param,
-                                          policy=self.limits.fetch)).data
-            image = await anyio.to_thread.run_sync(
-                lambda: decode_image(data, param=item.param, limits=self.limits.images))
-            png = await anyio.to_thread.run_sync(encode_png, image)
-            key = input_key(task_id, index, item.role)
-            await anyio.to_thread.run_sync(self.storage.put_bytes, key, png, "image/png")
-            item.key, item.width, item.height = key, image.width, image.height
+            data = await self._input_bytes(item.url, item.param)
+            header = probe_image(data, param=item.param, limits=self.limits.images)
+            key = input_key(task_id, index, item.role, header.format)
+            await anyio.to_thread.run_sync(self.storage.put_bytes, key, data,
+                                           header.content_type)
+            item.key, item.width, item.height = key, header.width, header.height
             if item.url.startswith("data:"):
                 item.url = "data:"   # the bytes are kept under `key`; don't store megabytes twice
 
@@ -219,11 +218,14 @@ class TaskService:
             await anyio.to_thread.run_sync(self.storage.delete_prefix, task_prefix(task_id))
             raise errors.exceptions[0] from None
 
-    def _own_file(self, url: str) -> bytes | None:
-        """The bytes behind one of this server's own signed file URLs (an output used as the
-        next task's input), read from storage instead of fetched over the network."""
-        key = self.storage.key_for_url(url)
-        return self.storage.get_bytes(key) if key is not None else None
+    async def _input_bytes(self, url: str, param: str) -> bytes:
+        """The bytes of one input: one of this server's own signed file URLs (an output used
+        as the next task's input) read from storage, else a ``data:`` URI or a URL fetched
+        through the guard (off the event loop's way: the fetch is I/O)."""
+        key = self.storage.key_for_url(url) if not url.startswith("data:") else None
+        if key is not None:
+            return await anyio.to_thread.run_sync(self.storage.get_bytes, key)
+        return (await fetch_image(url, param=param, policy=self.limits.fetch)).data
 
     # -- read ---------------------------------------------------------------------------
 

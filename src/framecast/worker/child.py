@@ -3,12 +3,13 @@
 The supervisor starts it with the ``spawn`` context and talks to it over a pipe
 (``worker/messages.py``). First thing, the child becomes the leader of its own session and
 process group, so the supervisor can kill it together with anything it started. It never
-touches the database or the blob store: inputs arrive as PNG files the supervisor wrote, and
-outputs leave as files in the attempt's work directory.
+touches the database or the blob store: inputs arrive as files the supervisor wrote (the bytes
+the client sent), and outputs leave as files in the attempt's work directory.
 
 Per task: build the engine (``engine_class(name)(options)``) and ``load()`` it once per
-(engine, options), keeping up to ``warm_engines`` of them; decode the inputs to RGB; rebuild
-the spec; ``check_inputs``; ``run`` with a throttled ``progress`` and a non-blocking
+(engine, options), keeping up to ``warm_engines`` of them; decode the inputs
+(``media.images.decode_image``: EXIF orientation, RGB; the preprocess step); rebuild the
+spec; ``check_inputs``; ``run`` with a throttled ``progress`` and a non-blocking
 ``cancelled`` that polls the pipe for ``Cancel``. Exceptions become ``Failed``/``Stopped``
 replies; only a crash (OOM kill, segfault) ends the process.
 """
@@ -26,8 +27,6 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
-from PIL import Image
-
 from framecast.core.errors import FramecastError, InvalidInput
 from framecast.core.spec import spec_from_json
 from framecast.engines.base import (
@@ -38,6 +37,7 @@ from framecast.engines.base import (
     OutputFileInfo,
     engine_class,
 )
+from framecast.media.images import decode_image
 from framecast.worker.messages import (
     Cancel,
     Done,
@@ -143,8 +143,11 @@ class _EngineChild:
     def _run(self, engine: Engine, message: RunTask) -> FromChild:
         try:
             spec = spec_from_json(message.spec)
-            images = [InputImage(role=role, image=_decode_png(path))
-                      for role, path in message.inputs]
+            # 0. Preprocess: decode each input as sent (EXIF orientation, RGB); an image
+            # whose header passed at create but whose pixels do not fails the task here
+            images = [InputImage(role=role, image=decode_image(
+                          Path(path).read_bytes(), param=param, limits=message.image_limits))
+                      for role, path, param in message.inputs]
             inputs = EngineInputs(images=images, work_dir=Path(message.work_dir))
             engine.check_inputs(spec, inputs)
             started = time.monotonic()
@@ -193,12 +196,6 @@ class _EngineChild:
         return self.cancel_seen
 
 
-
-
-def _decode_png(path: str) -> Image.Image:
-    """The supervisor wrote inputs the service had already checked; decode to RGB."""
-    with Image.open(path) as image:
-        return image.convert("RGB")
 
 
 def _file_dict(info: OutputFileInfo) -> dict[str, Any]:

@@ -15,6 +15,8 @@ import enum
 from dataclasses import dataclass, field
 from typing import Any
 
+from framecast.media.images import ImageLimits
+
 
 class ChildState(enum.StrEnum):
     """What the supervisor knows about one engine child."""
@@ -29,15 +31,18 @@ class ChildState(enum.StrEnum):
 
 @dataclass(frozen=True)
 class RunTask:
-    """Run one attempt of a task. ``inputs`` are ``(role, png_path)`` in request order."""
+    """Run one attempt of a task. ``inputs`` are ``(role, path, param)`` in request order:
+    each input image as the client sent it, and the request field it came from (named if it
+    cannot be decoded); ``image_limits`` are the operator's limits it is decoded within."""
 
     task_id: str
     attempt: int
     engine: str
     options: dict[str, Any]
     spec: dict[str, Any]
-    inputs: list[tuple[str, str]]
+    inputs: list[tuple[str, str, str]]
     work_dir: str
+    image_limits: ImageLimits = field(default_factory=ImageLimits)
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,7 @@
 """One engine slot: a thread that keeps one child alive and drives claimed tasks through it.
 
-Per task: write the checked input images into ``{work_root}/{task_id}/{attempt}/inputs/``,
+Per task: write the input images, as their clients sent them, into
+``{work_root}/{task_id}/{attempt}/inputs/`` (the child decodes them),
 send ``RunTask``, then until the child replies: relay progress (throttled), heartbeat, and
 check the kill flag; on a kill send ``Cancel``, give the engine ``kill_grace_s`` to stop on
 its own, then kill the child's process group. Outputs are stored under attempt-scoped keys
@@ -18,7 +19,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,7 @@ from framecast.core.errors import EngineFailed, LeaseLost
 from framecast.core.spec import spec_from_json
 from framecast.core.task import HEARTBEAT_S, LEASE_S, OutputFile, Task
 from framecast.db.queue import Claim, HeartbeatReply, TaskQueue
+from framecast.media.images import ImageLimits
 from framecast.worker.messages import (
     Cancel,
     ChildState,
@@ -110,6 +112,7 @@ class SlotContext:
     engine_for: EngineResolver = frozen_engine
     warm_engines: int = 1
     nice: int = 0                 # slot threads and engine children run this much below normal
+    image_limits: ImageLimits = field(default_factory=ImageLimits)   # inputs decode within
 
 
 @dataclass
@@ -218,7 +221,7 @@ class Slot:
                 return
             message = RunTask(task_id=task.id, attempt=task.attempt, engine=engine,
                               options=dict(options), spec=task.spec, inputs=inputs,
-                              work_dir=str(work_dir))
+                              work_dir=str(work_dir), image_limits=self.ctx.image_limits)
             self._drive(task, token, message)
         finally:
             self.current_task_id = None
@@ -229,18 +232,18 @@ class Slot:
             except OSError:
                 pass
 
-    def _write_inputs(self, task: Task, inputs_dir: Path) -> list[tuple[str, str]]:
-        """Make the work dir, and copy the task's checked input images from storage into
-        its ``inputs`` folder."""
+    def _write_inputs(self, task: Task, inputs_dir: Path) -> list[tuple[str, str, str]]:
+        """Make the work dir, and copy the task's input images, as their clients sent them,
+        from storage into its ``inputs`` folder; ``(role, path, param)`` each."""
         images = spec_from_json(task.spec).images
         (inputs_dir if images else inputs_dir.parent).mkdir(parents=True, exist_ok=True)
         pairs = []
         for n, image in enumerate(images):
             if not image.key:
                 raise EngineFailed(f"input image {n} ({image.role}) has no stored copy")
-            path = inputs_dir / f"{n}-{image.role}.png"
+            path = inputs_dir / f"{n}-{image.role}"
             path.write_bytes(self.ctx.storage.get_bytes(image.key))
-            pairs.append((image.role, str(path)))
+            pairs.append((image.role, str(path), image.param))
         return pairs
 
     def _drive(self, task: Task, token: str, message: RunTask) -> None:

@@ -27,6 +27,7 @@ from typing import Any
 from framecast.blobs.base import BlobStore
 from framecast.core.task import HEARTBEAT_S, LEASE_S
 from framecast.db.queue import TaskQueue
+from framecast.media.images import ImageLimits
 from framecast.worker.messages import ChildState
 from framecast.worker.slot import (
     EngineResolver,
@@ -66,7 +67,7 @@ class Supervisor:
                  poll_s: float = 1.0, kill_grace_s: float = 2.0,
                  progress_interval_s: float = 0.5, cancel_check_s: float = 0.5,
                  reap_interval_s: float = REAP_INTERVAL_S, warm_engines: int = 1,
-                 nice: int = 0) -> None:
+                 nice: int = 0, image_limits: ImageLimits | None = None) -> None:
         self.queue = queue
         self.worker_id = worker_id or f"{socket.gethostname()}-{os.getpid()}-{id(self) % 4096:x}"
         self.work_root = Path(work_root)
@@ -79,7 +80,8 @@ class Supervisor:
                                   kill_grace_s=kill_grace_s,
                                   progress_interval_s=progress_interval_s,
                                   cancel_check_s=cancel_check_s),
-            stop=self._signal, engine_for=resolve_engine, warm_engines=warm_engines, nice=nice)
+            stop=self._signal, engine_for=resolve_engine, warm_engines=warm_engines, nice=nice,
+            image_limits=image_limits or ImageLimits())
         self.slots = [Slot(self.context, n) for n in range(max(1, slots))]
         self._threads: list[threading.Thread] = []
 

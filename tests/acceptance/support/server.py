@@ -206,6 +206,16 @@ class ImageHost:
         return f"data:{ctype};base64,{base64.b64encode(data).decode()}"
 
 
+def _bomb_png() -> bytes:
+    import io
+
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.new("1", (6_600, 6_600)).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
 def pictures() -> dict[str, tuple[bytes, str]]:
     """What the image server serves: pictures ≥ 300 px a side, and a few bad files."""
     files: dict[str, tuple[bytes, str]] = {
@@ -214,8 +224,12 @@ def pictures() -> dict[str, tuple[bytes, str]]:
         "wide.jpg": (make_image(960, 540, 3, "JPEG"), "image/jpeg"),    # 16:9
         "tall.jpg": (make_image(360, 640, 4, "JPEG"), "image/jpeg"),    # 9:16
         "tiny.png": (make_image(120, 120, 5), "image/png"),             # under the 300 px minimum
+        "panorama.png": (make_image(1600, 300, 7), "image/png"),        # wider than 2.5:1
         "notes.txt": (b"this is not an image\n" * 20, "text/plain"),
         "fake.png": (b"<html>not really a png</html>", "image/png"),
+        # a sound header over pixels that stop short: accepted at create, fails in the worker
+        "truncated.jpg": (make_image(640, 480, 6, "JPEG")[:-2000], "image/jpeg"),
+        "bomb.png": (_bomb_png(), "image/png"),   # 43.6 MP in a few kB: refused from its header
     }
     for n in range(1, 6):
         files[f"ref{n}.jpg"] = (make_image(512, 512, 10 + n, "JPEG"), "image/jpeg")

@@ -19,7 +19,13 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
-from framecast.core.errors import InvalidInput, MissingInput, NotFound, PayloadTooLarge
+from framecast.core.errors import (
+    FramecastError,
+    InvalidInput,
+    MissingInput,
+    NotFound,
+    PayloadTooLarge,
+)
 from framecast.core.task import Task
 from framecast.dialects.aiml import translate, wire
 from framecast.dialects.aiml.envelope import ENVELOPE
@@ -42,11 +48,14 @@ async def _json_body(request: Request) -> Any:
     try:
         raw = await request.body()
     except Exception as exc:
-        # api.middleware.BodyLimitMiddleware signals an over-long chunked body with its own private
-        # exception; answer it in this dialect's envelope (413) rather than as a 500.
+        # api.middleware signals an over-long chunked body (BodyTooLarge) and a body that did
+        # not arrive in time (BodyTooSlow) by raising from `receive`; answer them in this
+        # dialect's envelope (413, 408) rather than as a 500 or a 400.
         if isinstance(exc, PayloadTooLarge):
             raise PayloadTooLarge("The request body is larger than the server accepts.",
                                   param="body") from None
+        if isinstance(exc, FramecastError):
+            raise
         raise InvalidInput(f"the request body could not be read ({exc})", param="body") \
             from None
     if not raw.strip():

@@ -18,7 +18,7 @@ from typing import Any
 from fastapi import Request
 from starlette.datastructures import UploadFile
 
-from framecast.core.errors import InvalidInput, MissingInput, PayloadTooLarge
+from framecast.core.errors import FramecastError, InvalidInput, MissingInput, PayloadTooLarge
 from framecast.net.fetch import sniff_image_format
 
 FILE_FIELDS = frozenset({"input_reference"})
@@ -101,11 +101,14 @@ async def upload_to_data_uri(upload: UploadFile, *, param: str, max_bytes: int) 
     return f"data:image/{fmt};base64,{base64.b64encode(data).decode('ascii')}"
 
 
-def _unreadable(exc: Exception) -> InvalidInput:
-    # app.BodyLimitMiddleware signals an over-long chunked body by raising its own private
-    # exception from `receive`; answer it in this dialect's envelope (413), not as a 500.
+def _unreadable(exc: Exception) -> FramecastError:
+    # api.middleware signals an over-long chunked body (BodyTooLarge) and a body that did not
+    # arrive in time (BodyTooSlow) by raising from `receive`; answer them in this dialect's
+    # envelope (413, 408), not as a 500 or a 400.
     if isinstance(exc, PayloadTooLarge):
         return PayloadTooLarge("The request body is larger than the server accepts.",
                                param="body")
+    if isinstance(exc, FramecastError):
+        return exc
     detail = getattr(exc, "detail", None) or str(exc) or type(exc).__name__
     return InvalidInput(f"The request body could not be read ({detail}).", param="body")

@@ -23,12 +23,13 @@ from __future__ import annotations
 import hashlib
 import hmac
 
+import anyio
 from fastapi import Request
 
 from framecast.core.errors import Unauthorized
 from framecast.db.keys import WiroAuth
 from framecast.dialects.wiro.config import wiro_settings
-from framecast.edge.auth import STATIC_OWNER_ID, Authenticator, Owner
+from framecast.edge.auth import STATIC_OWNER_ID, Authenticator, Owner, admit
 
 NOT_FOUNDED = "Project authorization is not founded."
 SIGNATURE_REQUIRED = ("Project requires signature authentication. x-signature and x-nonce "
@@ -50,9 +51,16 @@ def _wiro_auth(request: Request, owner: Owner) -> WiroAuth | None:
     return settings.keys.wiro_auth(owner.id)
 
 
-def wiro_owner(request: Request) -> Owner:
+async def wiro_owner(request: Request) -> Owner:
     """FastAPI dependency: the caller's ``Owner`` from Wiro's headers (``Unauthorized`` with
-    Wiro's message otherwise). Blocking (it may record a nonce): runs in a thread."""
+    Wiro's message otherwise), once the request is within the key's rate limit. The checks
+    may read keys and record a nonce: they run in a thread."""
+    owner = await anyio.to_thread.run_sync(_wiro_owner, request)
+    await admit(request, owner)
+    return owner
+
+
+def _wiro_owner(request: Request) -> Owner:
     api_key = request.headers.get("x-api-key", "").strip()
     authenticator: Authenticator = request.app.state.authenticator
     try:

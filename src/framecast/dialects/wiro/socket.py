@@ -8,6 +8,10 @@ receives ``{"type": <status>, "id", "tasktoken", "message", "result": true}`` me
     → task_start → task_output (progress, repeated) → task_output_full → task_end
     → task_postprocess_start → task_postprocess_end (message: the outputs array)
 
+``task_preprocess_start`` comes when a worker claims the task and ``task_preprocess_end``
+once its engine reports its first step: in between the worker prepares the inputs (decodes
+the images as sent, applies their EXIF orientation, fits them).
+
 or ``task_error_full`` (``{"raw": <error>}``) before ``task_end`` for a failed task, or
 ``task_cancel`` for a cancelled or expired one. Progress messages carry
 ``{"type": "progressGenerate", "task": "Generate", "percentage": "60", "stepCurrent": "6",
@@ -41,8 +45,8 @@ log = logging.getLogger("framecast.wiro")
 
 POLL_S = 0.25                  # how often a socket reads its task (about 4 per second)
 REGISTER_TIMEOUT_S = 30.0      # a client must send task_info within this
-STARTED = ("task_accept", "task_preprocess_start", "task_preprocess_end", "task_assign",
-           "task_start")
+CLAIMED = ("task_accept", "task_preprocess_start")          # a worker took the task
+GENERATING = ("task_preprocess_end", "task_assign", "task_start")   # inputs decoded, engine on
 FINISHED = ("task_end", "task_postprocess_start")
 
 
@@ -73,7 +77,11 @@ class SocketTracker:
         if task.status in (TaskStatus.CANCELLED, TaskStatus.EXPIRED):
             self._once(out, task, "task_cancel")
             return out
-        for kind in STARTED:
+        for kind in CLAIMED:
+            self._once(out, task, kind)
+        if not task.total_steps and not task.terminal:
+            return out        # the worker is still preparing the inputs (fetch, decode, fit)
+        for kind in GENERATING:
             self._once(out, task, kind)
         percent = translate.percentage(task)
         if task.total_steps and percent > self.percent:

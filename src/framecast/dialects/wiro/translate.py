@@ -3,7 +3,8 @@ becomes Wiro's task item (``Task/Detail``), its lifecycle status and its webhook
 
 Status (research/api-dialects.md §3.4, §7):
 
-    queued → task_queue; running → task_start, then task_output once progress is reported;
+    queued → task_queue; running → task_preprocess_start while the worker prepares the
+    inputs, task_start once the engine reports its steps, then task_output once one is done;
     succeeded → task_postprocess_end + pexit "0"; failed → task_postprocess_end + pexit "1"
     (the error in debugerror); cancelled / expired → task_cancel (pexit "1": nothing was
     produced, so a client testing ``pexit == "0"`` never mistakes it for success).
@@ -187,10 +188,13 @@ def price(spec: VideoSpec | ImageSpec, video_per_s: dict[str, float],
 
 
 def wiro_status(task: Task) -> str:
-    """The Wiro status of a task (see the module docstring)."""
+    """The Wiro status of a task (see the module docstring): a running task is preparing its
+    inputs (``task_preprocess_start``) until its engine reports its first step."""
     if task.status == TaskStatus.QUEUED:
         return "task_queue"
     if task.status == TaskStatus.RUNNING:
+        if not task.total_steps:
+            return "task_preprocess_start"
         return "task_output" if task.step > 0 else "task_start"
     if task.status in (TaskStatus.SUCCEEDED, TaskStatus.FAILED):
         return "task_postprocess_end"
