@@ -79,7 +79,7 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
 
     app = FastAPI(title="Framecast", version=__version__, lifespan=lifespan,
                   description="Self-hosted Seedance / Seedream compatible generation server.")
-    for cls, options in middleware(settings.max_body_bytes, **large_bodies(settings)):
+    for cls, options in middleware(settings):
         app.add_middleware(cls, **options)
     ops.add_routes(app)                 # /healthz, /readyz, /metrics
     files.add_routes(app)               # /files/{key}: signed URLs of the local blob store
@@ -99,15 +99,7 @@ def serving_app(app: FastAPI, settings: Settings) -> ASGIApp:
     """What uvicorn serves: ``app`` behind the front door of its ``lean`` routes, which keep
     the app's middleware list."""
     return LeanRoutes(app, app.state.lean_routes,
-                      lambda inner: wrap(inner, settings.max_body_bytes, **large_bodies(settings)))
-
-
-def large_bodies(settings: Settings) -> dict[str, float]:
-    """How many requests with a large body one API process handles at once, and how long
-    each one's body may take to arrive."""
-    return {"max_large_bodies": settings.max_large_bodies,
-            "large_body_bytes": settings.large_body_bytes,
-            "large_body_deadline_s": settings.large_body_deadline_s}
+                      lambda inner: wrap(inner, settings))
 
 
 def api_process_app() -> ASGIApp:

@@ -13,36 +13,38 @@ from fastapi import HTTPException
 from fastapi.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from framecast.api.settings import Settings
 from framecast.core.errors import InvalidInput, PayloadTooLarge
 
 
-class BodyTooLarge(PayloadTooLarge, HTTPException):
-    """The request body is over the cap. A ``FramecastError`` (so each API's envelope renders
-    it in its own words) and an ``HTTPException`` (so FastAPI's body reader lets it through
-    instead of turning it into a 400)."""
+class BodyError(InvalidInput, HTTPException):
+    """The request body could not be taken, raised from ``receive``: a ``FramecastError``
+    naming the ``body`` (so each API's envelope renders it in its own words, with its
+    ``status``) and an ``HTTPException`` (so FastAPI's body reader lets it through instead of
+    turning it into a 400)."""
 
-    def __init__(self, max_bytes: int) -> None:
-        message = f"The request body is larger than {max_bytes} bytes."
-        PayloadTooLarge.__init__(self, message, param="body")
-        self.status_code = 413
+    def __init__(self, message: str) -> None:
+        InvalidInput.__init__(self, message, param="body")
+        self.status_code = self.status
         self.detail = message
         self.headers = None
 
 
-class BodyTooSlow(InvalidInput, HTTPException):
-    """A large body did not arrive within its deadline: 408, naming the ``body``, in each
-    API's envelope (like ``BodyTooLarge``, an ``HTTPException`` too, so that FastAPI's body
-    reader lets it through)."""
+class BodyTooLarge(PayloadTooLarge, BodyError):
+    """The request body is over the cap: 413."""
+
+    def __init__(self, max_bytes: int) -> None:
+        BodyError.__init__(self, f"The request body is larger than {max_bytes} bytes.")
+
+
+class BodyTooSlow(BodyError):
+    """A large body did not arrive within its deadline: 408."""
 
     status = 408
     code = "RequestTimeout"
 
     def __init__(self, deadline_s: float) -> None:
-        message = f"The request body did not arrive within {deadline_s:g} s."
-        InvalidInput.__init__(self, message, param="body")
-        self.status_code = 408
-        self.detail = message
-        self.headers = None
+        BodyError.__init__(self, f"The request body did not arrive within {deadline_s:g} s.")
 
 
 class BodyLimitMiddleware:
@@ -180,19 +182,17 @@ class LargeBodyAdmission:
         return False
 
 
-def middleware(max_body_bytes: int, *, max_large_bodies: int = 2,
-               large_body_bytes: int = 256 * 1024, large_body_deadline_s: float = 60.0
-               ) -> list[tuple[Callable[..., ASGIApp], dict[str, float]]]:
+def middleware(settings: Settings) -> list[tuple[Callable[..., ASGIApp], dict[str, float]]]:
     """The middleware every API request passes, innermost first: (class, options)."""
-    return [(LargeBodyAdmission, {"max_concurrent": max_large_bodies,
-                                  "threshold_bytes": large_body_bytes,
-                                  "deadline_s": large_body_deadline_s}),
-            (BodyLimitMiddleware, {"max_bytes": max_body_bytes}),
+    return [(LargeBodyAdmission, {"max_concurrent": settings.max_large_bodies,
+                                  "threshold_bytes": settings.large_body_bytes,
+                                  "deadline_s": settings.large_body_deadline_s}),
+            (BodyLimitMiddleware, {"max_bytes": settings.max_body_bytes}),
             (ClientRequestIdMiddleware, {})]
 
 
-def wrap(app: ASGIApp, max_body_bytes: int, **options: float) -> ASGIApp:
+def wrap(app: ASGIApp, settings: Settings) -> ASGIApp:
     """``app`` inside the middleware of ``middleware()``."""
-    for cls, kwargs in middleware(max_body_bytes, **options):
-        app = cls(app, **kwargs)
+    for cls, options in middleware(settings):
+        app = cls(app, **options)
     return app

@@ -87,17 +87,13 @@ class Settings(BaseSettings):
     @classmethod
     def _rate(cls, value: str | None) -> str | None:
         """``10/second`` or ``10/second;300/minute`` (``none`` or empty: no default)."""
-        if value is None or value.strip().lower() in ("", "none"):
-            return None
-        from limits import parse_many
+        from framecast.edge.ratelimit import normalized_rate
 
         try:
-            if not parse_many(value):
-                raise ValueError("no rate given")
+            return normalized_rate(value)
         except ValueError as exc:
             raise ValueError(f"rate_limit must look like 10/second or 10/second;300/minute "
                              f"({exc})") from None
-        return value.strip()
 
     @field_validator("rate_limit_storage")
     @classmethod

@@ -44,13 +44,10 @@ def keys_create(
 
 def _checked_rate(rate: str | None) -> str | None:
     """``rate`` as given, once it parses (``none``: no rate of its own); exit 2 otherwise."""
-    if rate is None or rate.strip().lower() in ("", "none"):
-        return None
-    from limits import parse_many
+    from framecast.edge.ratelimit import normalized_rate
 
     try:
-        if parse_many(rate):
-            return rate.strip()
+        return normalized_rate(rate)
     except ValueError:
         pass
     typer.echo(f"framecast keys: {rate!r} is not a rate; write e.g. 10/second or "

@@ -24,6 +24,7 @@ where they occur, never passed through.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 
@@ -132,6 +133,11 @@ class RateLimited(FramecastError):
     def __init__(self, message: str, *, retry_after_s: float = 1.0, **context: Any) -> None:
         super().__init__(message, **context)
         self.retry_after_s = retry_after_s
+
+    @property
+    def retry_after(self) -> str:
+        """The ``Retry-After`` header's value: whole seconds, at least 1."""
+        return str(max(1, math.ceil(self.retry_after_s)))
 
 
 class EngineFailed(FramecastError):

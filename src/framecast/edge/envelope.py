@@ -21,7 +21,6 @@ validation errors its own way). ``Envelope.respond`` renders an error a handler 
 from __future__ import annotations
 
 import logging
-import math
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -105,7 +104,7 @@ class Envelope:
         """The ``Problem`` of one of our own errors."""
         headers: dict[str, str] = {}
         if isinstance(exc, RateLimited):
-            headers["Retry-After"] = str(max(1, math.ceil(exc.retry_after_s)))
+            headers["Retry-After"] = exc.retry_after
         if isinstance(exc, EngineFailed) and self.no_retry:
             headers["x-should-retry"] = "false"
         return Problem("error", exc.status, exc.code, exc.message, self.param(exc.param),

@@ -35,6 +35,15 @@ def parse_rate(text: str) -> list[RateLimitItem]:
     return items
 
 
+def normalized_rate(text: str | None) -> str | None:
+    """A rate as an operator writes it (setting, ``keys --rate``), stripped; None when none is
+    given (nothing, empty, ``none``); ``ValueError`` when it does not parse."""
+    if text is None or text.strip().lower() in ("", "none"):
+        return None
+    parse_rate(text)
+    return text.strip()
+
+
 def async_storage(uri: str) -> Storage:
     """The storage of ``FRAMECAST_RATE_LIMIT_STORAGE`` for the event loop: ``memory://`` or
     ``redis://…`` (through redis-py's asyncio client)."""

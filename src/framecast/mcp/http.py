@@ -19,7 +19,6 @@ needs.
 from __future__ import annotations
 
 import logging
-import math
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -95,8 +94,7 @@ class BearerMCP:
             return
         except RateLimited as exc:
             response = JSONResponse(
-                status_code=429, headers={"Retry-After": str(max(1, math.ceil(
-                    exc.retry_after_s)))},
+                status_code=429, headers={"Retry-After": exc.retry_after},
                 content={"error": {"code": exc.code, "message": exc.message}})
             await response(scope, receive, send)
             return

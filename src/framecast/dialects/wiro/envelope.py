@@ -20,7 +20,6 @@ The mechanism is ``edge.envelope``'s; ``render`` words each ``Problem`` Wiro's w
 from __future__ import annotations
 
 import logging
-import math
 
 from fastapi import Request
 from fastapi.responses import JSONResponse
@@ -79,7 +78,7 @@ def framecast_error_response(exc: FramecastError) -> JSONResponse:
         return envelope(CODE_GENERAL, exc.message, 401)
     if isinstance(exc, RateLimited):
         return envelope(CODE_CONCURRENCY, exc.message, 429,
-                        {"Retry-After": str(max(1, math.ceil(exc.retry_after_s)))})
+                        {"Retry-After": exc.retry_after})
     log.error("wiro request failed: %s", exc.message)
     return envelope(CODE_GENERAL, exc.message if exc.status < 500 else INTERNAL,
                     exc.status if exc.status >= 400 else 500)
