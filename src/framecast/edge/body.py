@@ -14,6 +14,8 @@ from fastapi import Request, Response, params
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ValidationError
 
+from framecast.core.errors import FramecastError, PayloadTooLarge
+
 M = TypeVar("M", bound=BaseModel)
 Endpoint = TypeVar("Endpoint", bound=Callable[..., Awaitable[Response]])
 _LEAN = "__framecast_lean__"                 # the mark ``lean`` sets on an endpoint
@@ -89,10 +91,10 @@ async def json_body(request: Request, model: type[M]) -> M:
     """The request body as ``model``, refused exactly as a FastAPI body parameter refuses it:
     ``RequestValidationError`` with ``body`` first in every error location.
 
-    Parsed by pydantic-core's JSON parser: a 21 MB body holding a base64 image parses in
-    2.3 ms, against 36 ms with ``json.loads`` and 22 ms with orjson (measured on this
-    project's machine; docs/benchmarks.md, "Creates with photographs"). It also refuses
-    nesting deeper than 200 levels as a JSON error rather than recursing."""
+    Parsed by pydantic-core's JSON parser: a 19.6 MB create holding a base64 photograph
+    parses in 2.7 ms, against 14 ms with ``json.loads`` and 19 ms with orjson
+    (``bench/create_path.py``; docs/benchmarks.md, "Creates with photographs"). It also
+    refuses nesting deeper than 200 levels as a JSON error rather than recursing."""
     raw = await request.body()
     data: Any = raw
     if raw:
@@ -111,12 +113,31 @@ async def json_body(request: Request, model: type[M]) -> M:
             body=data) from None
 
 
+def loads(raw: bytes) -> Any:
+    """``raw`` (UTF-8 JSON) as Python values, by the one parser of request bodies
+    (pydantic-core's; see ``json_body``); ``ValueError`` when it is not JSON, nesting deeper
+    than 200 levels included (``json.loads`` would raise ``RecursionError`` instead)."""
+    return pydantic_core.from_json(raw)
+
+
 def parse_json(raw: bytes) -> Any:
     """``raw`` (UTF-8 JSON) as Python values; ``RequestValidationError`` (``json_invalid``,
     with the parser's words and position) when it is not JSON."""
     try:
-        return pydantic_core.from_json(raw)
+        return loads(raw)
     except ValueError as exc:
         raise RequestValidationError([{
             "type": "json_invalid", "loc": ("body",), "msg": "JSON decode error",
             "input": {}, "ctx": {"error": str(exc)}}]) from None
+
+
+def body_read_error(exc: Exception) -> FramecastError | None:
+    """What to answer when reading the request body raised ``exc``, for the dialects that read
+    it themselves: ``api.middleware`` raises its own errors from ``receive`` (an over-long
+    chunked body, 413, answered without the server's cap; a large body that did not arrive in
+    time, 408), which go to the envelope as they are; None for anything else, which the
+    dialect words itself (a 400)."""
+    if isinstance(exc, PayloadTooLarge):
+        return PayloadTooLarge("The request body is larger than the server accepts.",
+                               param="body")
+    return exc if isinstance(exc, FramecastError) else None

@@ -12,24 +12,18 @@ vendor's envelope in ``envelope.py``. Every task response carries ``X-Framecast-
 
 from __future__ import annotations
 
-import json
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
-from framecast.core.errors import (
-    FramecastError,
-    InvalidInput,
-    MissingInput,
-    NotFound,
-    PayloadTooLarge,
-)
+from framecast.core.errors import InvalidInput, MissingInput, NotFound
 from framecast.core.task import Task
 from framecast.dialects.aiml import translate, wire
 from framecast.dialects.aiml.envelope import ENVELOPE
 from framecast.edge.auth import Owner, require_owner
+from framecast.edge.body import body_read_error, loads
 from framecast.edge.state import task_service
 
 ENGINE_HEADER = "X-Framecast-Engine"
@@ -48,21 +42,13 @@ async def _json_body(request: Request) -> Any:
     try:
         raw = await request.body()
     except Exception as exc:
-        # api.middleware signals an over-long chunked body (BodyTooLarge) and a body that did
-        # not arrive in time (BodyTooSlow) by raising from `receive`; answer them in this
-        # dialect's envelope (413, 408) rather than as a 500 or a 400.
-        if isinstance(exc, PayloadTooLarge):
-            raise PayloadTooLarge("The request body is larger than the server accepts.",
-                                  param="body") from None
-        if isinstance(exc, FramecastError):
-            raise
-        raise InvalidInput(f"the request body could not be read ({exc})", param="body") \
-            from None
+        raise body_read_error(exc) or InvalidInput(
+            f"the request body could not be read ({exc})", param="body") from None
     if not raw.strip():
         raise MissingInput("Required (the request body is empty)", param="body")
     try:
-        return json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        return loads(raw)
+    except ValueError as exc:
         raise InvalidInput(f"the body is not valid JSON ({exc})", param="body") from None
 
 

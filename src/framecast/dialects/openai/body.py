@@ -11,7 +11,6 @@ input checks (size cap, decode, pixel and aspect limits) apply to it as to any o
 from __future__ import annotations
 
 import base64
-import json
 import re
 from typing import Any
 
@@ -19,6 +18,7 @@ from fastapi import Request
 from starlette.datastructures import UploadFile
 
 from framecast.core.errors import FramecastError, InvalidInput, MissingInput, PayloadTooLarge
+from framecast.edge.body import body_read_error, loads
 from framecast.net.fetch import sniff_image_format
 
 FILE_FIELDS = frozenset({"input_reference"})
@@ -51,8 +51,8 @@ def json_object(raw: bytes) -> dict[str, Any]:
     if not raw.strip():
         raise MissingInput("The request body is empty.", param="body")
     try:
-        data = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        data = loads(raw)
+    except ValueError as exc:
         raise InvalidInput(f"The body is not valid JSON ({exc}).", param="body") from None
     if not isinstance(data, dict):
         raise InvalidInput("The body must be a JSON object.", param="body")
@@ -102,13 +102,8 @@ async def upload_to_data_uri(upload: UploadFile, *, param: str, max_bytes: int) 
 
 
 def _unreadable(exc: Exception) -> FramecastError:
-    # api.middleware signals an over-long chunked body (BodyTooLarge) and a body that did not
-    # arrive in time (BodyTooSlow) by raising from `receive`; answer them in this dialect's
-    # envelope (413, 408), not as a 500 or a 400.
-    if isinstance(exc, PayloadTooLarge):
-        return PayloadTooLarge("The request body is larger than the server accepts.",
-                               param="body")
-    if isinstance(exc, FramecastError):
-        return exc
+    known = body_read_error(exc)
+    if known is not None:
+        return known
     detail = getattr(exc, "detail", None) or str(exc) or type(exc).__name__
     return InvalidInput(f"The request body could not be read ({detail}).", param="body")

@@ -11,7 +11,6 @@ absent.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
@@ -21,6 +20,7 @@ from starlette.datastructures import UploadFile
 
 from framecast.core.errors import InvalidInput, MissingInput
 from framecast.dialects.wiro.envelope import INVALID_BODY
+from framecast.edge.body import loads
 
 MAX_FORM_FILES = 16
 MAX_FORM_FIELDS = 200
@@ -147,8 +147,8 @@ async def read_params(request: Request) -> Params:
     if not body.strip():
         return Params()
     try:
-        data = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
+        data = loads(body)
+    except ValueError:
         raise InvalidInput(INVALID_BODY, param="body") from None
     if not isinstance(data, dict):
         raise InvalidInput(INVALID_BODY, param="body")

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import time
 from typing import Any
@@ -39,6 +38,7 @@ from framecast.core.task import Task, TaskStatus
 from framecast.db.task_extras import TaskExtras
 from framecast.dialects.wiro import translate, wire
 from framecast.dialects.wiro.envelope import NO_TASK
+from framecast.edge.body import loads
 from framecast.edge.state import task_service
 
 log = logging.getLogger("framecast.wiro")
@@ -133,7 +133,7 @@ async def _register(websocket: WebSocket) -> TaskExtras | None:
     try:
         with anyio.fail_after(REGISTER_TIMEOUT_S):
             text = await websocket.receive_text()
-        request = json.loads(text)
+        request = loads(text)
     except (TimeoutError, ValueError):
         request = None
     token = request.get("tasktoken") if isinstance(request, dict) else None
