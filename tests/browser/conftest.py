@@ -22,18 +22,17 @@ from typing import Any
 import pytest
 from PIL import Image, ImageDraw
 
+from tests.acceptance.support.server import Server, stop_server
 from tests.browser.support.browser import (
     ARTIFACTS,
     CHROMIUM_ARGS,
     DESKTOP,
     HERE,
     REQUIRE_ENV,
-    Server,
     browser_required,
     find_chromium,
     missing_browser,
     start_server,
-    stop_server,
 )
 
 
