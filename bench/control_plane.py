@@ -244,7 +244,7 @@ def server_env() -> dict[str, str]:
     return env
 
 
-def _stop(process: subprocess.Popen[bytes]) -> None:
+def stop_process(process: subprocess.Popen[bytes]) -> None:
     """SIGTERM a process we started (it drains), SIGKILL its group if it lingers."""
     process.terminate()
     try:
@@ -284,7 +284,7 @@ def running_server(data_dir: Path, *, slots: int, database_url: str | None,
                  *(["--single-process"] if single_process else []),
                  "--api-processes", str(api_processes)],
                 stdout=log, stderr=subprocess.STDOUT, env=server_env(), start_new_session=True)
-        stack.callback(_stop, process)
+        stack.callback(stop_process, process)
         if separate_worker:
             with (data_dir / "worker.log").open("wb") as log:
                 worker = subprocess.Popen(
@@ -292,7 +292,7 @@ def running_server(data_dir: Path, *, slots: int, database_url: str | None,
                      "--config", str(config), *common],
                     stdout=log, stderr=subprocess.STDOUT, env=server_env(),
                     start_new_session=True)
-            stack.callback(_stop, worker)
+            stack.callback(stop_process, worker)
         server = Server(process, f"http://127.0.0.1:{port}", api_key, log_path,
                         database_url or f"sqlite:///{(data_dir / 'framecast.db').resolve()}")
         deadline = time.monotonic() + START_TIMEOUT_S

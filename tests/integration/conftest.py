@@ -8,19 +8,14 @@ afterwards, so runs are isolated from each other and from anything else in the d
 
 from __future__ import annotations
 
-import os
-import secrets
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, make_url, text
 
 from framecast.db.database import open_database
 from framecast.db.queue import TaskQueue
-
-POSTGRES_ENV = "FRAMECAST_TEST_POSTGRES_URL"
 
 
 class FakeClock:
@@ -47,25 +42,6 @@ def clock() -> FakeClock:
 def sqlite_url(tmp_path: Path) -> str:
     """A SQLite file in a fresh directory (the directory itself does not exist yet)."""
     return f"sqlite:///{tmp_path / 'db' / 'framecast.db'}"
-
-
-@pytest.fixture
-def postgres_url() -> Iterator[str]:
-    """A PostgreSQL URL whose ``search_path`` is a fresh schema, dropped afterwards."""
-    base = os.environ.get(POSTGRES_ENV)
-    if not base:
-        pytest.skip(f"PostgreSQL variant: set {POSTGRES_ENV} to run it")
-    schema = f"fc_test_{secrets.token_hex(6)}"
-    admin = create_engine(base, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    url = make_url(base).update_query_dict({"options": f"-csearch_path={schema}"})
-    try:
-        yield url.render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
-        admin.dispose()
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])

@@ -207,7 +207,7 @@ def test_a_task_succeeds_with_attempt_scoped_outputs(world: World) -> None:
     assert last.key == f"tasks/{task_id}/1/last_frame.png"
     for output in (video, last):
         assert output.size_bytes == len(world.store.get_bytes(output.key)) > 0
-    assert eventually(lambda: not (world.work_root / task_id).exists())   # work dir cleaned
+    assert eventually(lambda: not any(world.work_root.rglob(task_id)))   # work dir cleaned
 
 
 def test_progress_is_recorded_while_the_engine_runs(world: World) -> None:
@@ -355,7 +355,7 @@ def test_a_worker_that_lost_its_lease_cannot_finish(world: World) -> None:
                      resolve_engine=resolve_and_steal)
     task_id = world.submit("instant")
     assert eventually(lambda: f"tasks/{task_id}/1/video.mp4" in world.store.written, 20)
-    assert eventually(lambda: not (world.work_root / task_id).exists())   # attempt over
+    assert eventually(lambda: not any(world.work_root.rglob(task_id)))   # attempt over
     assert not world.store.exists(f"tasks/{task_id}/1/video.mp4")   # the loser's files: gone
     finish_as_thief(world, stolen[0])
     task = world.wait(task_id)
@@ -388,6 +388,20 @@ def test_stopping_hands_running_tasks_back_to_the_queue(world: World) -> None:
     task = world.queue.get(task_id)
     assert task.status is TaskStatus.QUEUED and task.reruns == 0 and task.attempt == 1
     assert not group_alive(pid)
+
+
+def test_a_drain_lets_the_running_task_finish_and_claims_nothing_more(world: World) -> None:
+    """SIGTERM's path (``run_forever`` → ``stop(drain_s)``): no new claim, the running task
+    finishes in place, once, and the worker leaves no files behind."""
+    sup = world.supervisor()
+    task_id = world.submit("sleeps", {"seconds": 2})
+    world.wait(task_id, running_with_progress)
+    waiting = world.submit("instant")
+    sup.stop(timeout=30)
+    task = world.queue.get(task_id)
+    assert task.status is TaskStatus.SUCCEEDED and task.attempt == 1 and task.reruns == 0
+    assert world.queue.get(waiting).status is TaskStatus.QUEUED
+    assert not any(world.work_root.iterdir())
 
 
 # ---- PostgreSQL wake-ups ----------------------------------------------------------------------

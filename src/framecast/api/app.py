@@ -27,7 +27,13 @@ from framecast.api.dialects import DIALECTS
 from framecast.api.fastpath import LeanRoutes
 from framecast.api.memory import keep_freed_memory
 from framecast.api.middleware import middleware, wrap
-from framecast.api.runtime import Runtime, build_runtime, start_supervisor, start_webhooks
+from framecast.api.runtime import (
+    Runtime,
+    build_runtime,
+    start_retention,
+    start_supervisor,
+    start_webhooks,
+)
 from framecast.api.settings import Settings
 from framecast.dialects.wiro import WiroSettings
 from framecast.edge.auth import Authenticator
@@ -70,6 +76,8 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
 
             rt.reported_worker = ReportedWorker(settings.worker_status_file)
         app.state.webhooks = start_webhooks(rt)
+        if rt.purger is None:
+            start_retention(rt)
         try:
             yield
         finally:

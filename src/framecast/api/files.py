@@ -1,13 +1,17 @@
-"""``GET /files/{key}``: the local blob store's files, behind the signed, expiring URLs it
-hands out (``blobs/local.py``). Errors are ``{"error": {code, type, param, message}}``."""
+"""``GET /files/{key}``: the blob store's files behind the API's own signed, expiring URLs
+(``blobs/signing.py``): the local store's, and an object store's that does not presign (read
+from the store). Errors are ``{"error": {code, type, param, message}}``."""
 
 from __future__ import annotations
 
 import mimetypes
 from typing import Any
 
+import anyio
 from fastapi import FastAPI, Request
-from fastapi.responses import FileResponse, JSONResponse
+from fastapi.responses import FileResponse, JSONResponse, Response
+
+from framecast.core.errors import StorageError
 
 
 def add_routes(app: FastAPI) -> None:
@@ -17,21 +21,39 @@ def add_routes(app: FastAPI) -> None:
                       include_in_schema=False)
 
 
-def serve_file(key: str, request: Request, expires: int = 0, sig: str = "") -> Any:
+async def serve_file(key: str, request: Request, expires: int = 0, sig: str = "") -> Any:
     """The file under ``key`` when ``expires`` and ``sig`` verify; 403 or 404 otherwise."""
     storage = request.app.state.runtime.storage
     try:
         valid = storage.verify(key, expires, sig)
-        path = storage.path(key)
+        path = storage.local_path(key)
     except ValueError:
         valid = False
     if not valid:
         return JSONResponse(status_code=403, content={"error": {
             "code": "AccessDenied", "type": "Forbidden", "param": "sig",
             "message": "The file URL is invalid or has expired."}})
-    if not path.is_file():
-        return JSONResponse(status_code=404, content={"error": {
-            "code": "ResourceNotFound", "type": "NotFound", "param": "key",
-            "message": "The file does not exist (the task may have been deleted)."}})
-    media_type = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
-    return FileResponse(path, media_type=media_type)
+    media_type = mimetypes.guess_type(key)[0] or "application/octet-stream"
+    if path is not None:
+        if path.is_file():
+            return FileResponse(path, media_type=media_type)
+        return _missing()
+    try:
+        data = await anyio.to_thread.run_sync(storage.get_bytes, key)
+    except StorageError as exc:
+        try:
+            gone = not await anyio.to_thread.run_sync(storage.exists, key)
+        except StorageError:
+            gone = False
+        if gone:
+            return _missing()
+        return JSONResponse(status_code=503, headers={"Retry-After": "5"}, content={"error": {
+            "code": "ServiceUnavailable", "type": "ServiceUnavailable", "param": "key",
+            "message": f"The file cannot be read right now: {exc.message}"}})
+    return Response(data, media_type=media_type)
+
+
+def _missing() -> JSONResponse:
+    return JSONResponse(status_code=404, content={"error": {
+        "code": "ResourceNotFound", "type": "NotFound", "param": "key",
+        "message": "The file does not exist (the task may have been deleted)."}})

@@ -15,7 +15,8 @@ from typing import Any
 
 from framecast.api.dialects import webhook_renderers
 from framecast.api.settings import Settings
-from framecast.blobs import LocalStore
+from framecast.blobs import BlobStore, open_store
+from framecast.core.errors import ConfigError
 from framecast.core.task import Task
 from framecast.db.database import open_database
 from framecast.db.keys import KeyStore
@@ -25,6 +26,7 @@ from framecast.edge.auth import STATIC_OWNER_ID
 from framecast.media.images import ImageLimits
 from framecast.net.fetch import FetchPolicy
 from framecast.service.registry import Registry
+from framecast.service.retention import Purger
 from framecast.service.tasks import ServiceLimits, TaskService
 from framecast.service.webhooks import WebhookDeliverer, WebhookPolicy, Webhooks
 from framecast.worker.supervisor import Supervisor
@@ -42,12 +44,13 @@ class Runtime:
 
     settings: Settings
     queue: TaskQueue
-    storage: LocalStore
+    storage: BlobStore
     registry: Registry
     keys: KeyStore
     service: TaskService
     supervisor: Supervisor | None = None   # this process's worker supervisor, if it runs one
     reported_worker: Any = None   # serve's worker process, seen from an API process
+    purger: Purger | None = None  # this process's retention purge, once started
 
     def worker_view(self) -> Any:
         """This server's worker as ``/readyz`` and ``/metrics`` see it (``slot_info()``,
@@ -58,9 +61,12 @@ class Runtime:
         return self.reported_worker.read() if self.reported_worker is not None else None
 
     def close(self) -> None:
-        """Stop the worker and release the database."""
+        """Stop the worker (running tasks get ``drain_s`` to finish) and release the
+        database."""
+        if self.purger is not None:
+            self.purger.stop()
         if self.supervisor is not None:
-            self.supervisor.stop()
+            self.supervisor.stop(self.settings.drain_s)
         self.queue.close()
 
 
@@ -69,8 +75,8 @@ def build_runtime(settings: Settings) -> Runtime:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     engine = open_database(settings.resolved_database_url)
     queue = TaskQueue(engine, lease_s=settings.lease_s)
-    storage = LocalStore(settings.storage_dir, secret=settings.secret("files"),
-                         base_url=settings.resolved_public_url)
+    storage = open_store(settings.resolved_storage_url, secret=settings.files_secret_bytes(),
+                         base_url=settings.resolved_public_url, presign=settings.storage_presign)
     registry = Registry.load(settings.config)
     limits = ServiceLimits(
         fetch=FetchPolicy(allow_private=settings.allow_private_urls,
@@ -108,8 +114,16 @@ def start_supervisor(runtime: Runtime, *, start: bool = True, serving: bool = Tr
         entry = registry.resolve(task.model)
         return entry.engine, entry.engine_options()
 
+    engines = registry.engines()
+    pool = s.pool_engines
+    if pool is not None:
+        unknown = pool - engines
+        if unknown:
+            raise ConfigError(f"FRAMECAST_WORKER_ENGINES names {', '.join(sorted(unknown))}, "
+                              f"not configured here (engines: {', '.join(sorted(engines))})")
+        engines = pool
     supervisor = Supervisor(
-        runtime.queue, runtime.storage, engines=registry.engines(), resolve_engine=engine_for,
+        runtime.queue, runtime.storage, engines=engines, resolve_engine=engine_for,
         slots=s.slots, work_root=s.work_dir, worker_id=s.worker_id, heartbeat_s=s.heartbeat_s,
         lease_s=s.lease_s, poll_s=s.poll_s, kill_grace_s=s.kill_grace_s,
         nice=s.worker_nice if s.worker_nice is not None else (WORKER_NICE if serving else 0),
@@ -161,6 +175,18 @@ def secret_resolver(keys: KeyStore, settings: Settings) -> Any:
         return secret
 
     return secret_for
+
+
+def start_retention(runtime: Runtime) -> Purger | None:
+    """A started retention purge (``service/retention.py``) unless ``retention_s`` is 0."""
+    settings = runtime.settings
+    if settings.retention_s <= 0:
+        return None
+    purger = Purger(runtime.queue, runtime.storage, retention_s=settings.retention_s,
+                    interval_s=settings.purge_interval_s)
+    purger.start()
+    runtime.purger = purger     # stopped by runtime.close()
+    return purger
 
 
 def start_webhooks(runtime: Runtime) -> Webhooks:

@@ -35,6 +35,12 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = 8000
     public_url: str | None = None            # base of file URLs; default http://host:port
+    # blob storage (blobs/): file://… (default {data_dir}/files) | s3://bucket/prefix | memory://
+    storage_url: str | None = None
+    storage_presign: bool = True             # object stores: hand out their presigned URLs
+    files_secret: str | None = None          # signs /files URLs; every API replica the same
+    retention_s: float = Field(default=7 * 86400.0, ge=0)   # finished tasks kept (0: for ever)
+    purge_interval_s: float = Field(default=300.0, gt=0)    # how often retention is applied
     config: Path | None = None               # framecast.toml (model registry)
     slots: int = 1                           # engine child processes
     api_key: str | None = None               # a static key accepted besides stored keys
@@ -65,6 +71,8 @@ class Settings(BaseSettings):
     lease_s: float = 45.0
     poll_s: float = 1.0
     kill_grace_s: float = 2.0
+    drain_s: float = Field(default=25.0, ge=0)   # SIGTERM: running tasks may finish this long
+    worker_engines: str | None = None        # the engines this worker serves (a pool; "a,b")
     # webhooks (webhooks.py): delivery loop, retry schedule
     webhook_deliver: bool = True             # run a delivery loop in this process
     webhook_schedule_s: Annotated[list[float], NoDecode] = Field(
@@ -136,8 +144,25 @@ class Settings(BaseSettings):
 
     @property
     def storage_dir(self) -> Path:
-        """Where the local blob store keeps files."""
+        """Where the local blob store keeps files (when no ``storage_url`` is set)."""
         return self.data_dir / "files"
+
+    @property
+    def resolved_storage_url(self) -> str:
+        """The blob store's URL: ``storage_url``, else the data directory's ``files``."""
+        return self.storage_url or f"file://{self.storage_dir.resolve()}"
+
+    def files_secret_bytes(self) -> bytes:
+        """The key of the API's ``/files`` URLs: ``FRAMECAST_FILES_SECRET`` when set (API
+        replicas that share a store need the same one), else the data directory's."""
+        return self.files_secret.encode() if self.files_secret else self.secret("files")
+
+    @property
+    def pool_engines(self) -> set[str] | None:
+        """The engines named in ``worker_engines`` (None: every configured engine)."""
+        if not self.worker_engines:
+            return None
+        return {name.strip() for name in self.worker_engines.split(",") if name.strip()}
 
     @property
     def work_dir(self) -> Path:

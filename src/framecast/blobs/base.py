@@ -37,7 +37,8 @@ def check_key(key: str) -> str:
 
 
 class BlobStore(ABC):
-    """Where task files live. Local directory now; S3-compatible later."""
+    """Where task files live: a local directory (``local.py``) or an object store
+    (``objects.py``). Every method may block (network I/O): call them off the event loop."""
 
     @abstractmethod
     def put_bytes(self, key: str, data: bytes, content_type: str) -> int:
@@ -66,6 +67,16 @@ class BlobStore(ABC):
     def key_for_url(self, url: str) -> str | None:
         """The key behind ``url`` when it is a valid, unexpired URL of this store (so an
         output can be the next task's input without a network fetch); else None."""
+        return None
+
+    def verify(self, key: str, expires: int, sig: str) -> bool:
+        """Whether an API ``/files`` URL (``blobs/signing.py``) for ``key`` is valid; False
+        for a store whose URLs the store itself answers."""
+        return False
+
+    def local_path(self, key: str) -> Path | None:
+        """The local file that holds ``key``, for stores that keep files (the API then serves
+        it with range requests); None for object stores."""
         return None
 
     def healthy(self) -> bool:

@@ -1,20 +1,16 @@
 """A local directory as the blob store; files served by the API under signed, expiring URLs.
 
-A URL is ``{base_url}/files/{key}?expires={unix}&sig={hex}`` where ``sig`` is
-HMAC-SHA256(secret, "{key}\\n{expires}"). The secret lives in the data directory.
+URLs are the API's own ``/files`` URLs (``blobs/signing.py``), signed with the files secret.
 """
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import os
 import shutil
-import time
 from pathlib import Path
-from urllib.parse import parse_qs, quote, unquote, urlsplit
 
 from framecast.blobs.base import BlobStore, check_key
+from framecast.blobs.signing import UrlSigner
 from framecast.core.errors import StorageError
 
 
@@ -24,8 +20,8 @@ class LocalStore(BlobStore):
     def __init__(self, root: Path, *, secret: bytes, base_url: str) -> None:
         self.root = Path(root)
         self.root.mkdir(parents=True, exist_ok=True)
-        self._secret = secret
-        self.base_url = base_url.rstrip("/")
+        self._signer = UrlSigner(secret, base_url)
+        self.base_url = self._signer.base_url
 
     def path(self, key: str) -> Path:
         """The file that holds ``key`` (it may not exist)."""
@@ -67,48 +63,43 @@ class LocalStore(BlobStore):
         return self.path(key).is_file()
 
     def delete_prefix(self, prefix: str) -> int:
-        """Remove the directory (or file) at ``prefix``."""
+        """Remove the directory (or file) at ``prefix``; another process deleting it at the
+        same moment (two retention purges) is no error."""
         target = self.root / check_key(prefix.rstrip("/"))
-        if not target.exists():
+        try:
+            if target.is_file():
+                target.unlink()
+                return 1
+            count = sum(1 for p in target.rglob("*") if p.is_file())
+        except FileNotFoundError:
             return 0
-        if target.is_file():
-            target.unlink()
-            return 1
-        count = sum(1 for p in target.rglob("*") if p.is_file())
         shutil.rmtree(target, ignore_errors=True)
         return count
 
     def sign(self, key: str, expires: int) -> str:
         """The hex signature of ``key`` valid until ``expires`` (unix seconds)."""
-        msg = f"{key}\n{expires}".encode()
-        return hmac.new(self._secret, msg, hashlib.sha256).hexdigest()
+        return self._signer.sign(key, expires)
 
     def verify(self, key: str, expires: int, sig: str, *, now: float | None = None) -> bool:
         """Whether ``sig`` is valid for ``key`` and not expired."""
-        if expires < (now if now is not None else time.time()):
-            return False
-        return hmac.compare_digest(self.sign(key, expires), sig)
+        return self._signer.verify(key, expires, sig, now=now)
 
     def signed_url(self, key: str, *, ttl_s: int) -> str:
         """A URL the API answers without an API key until ``ttl_s`` from now."""
-        expires = int(time.time()) + int(ttl_s)
-        return f"{self.base_url}/files/{quote(key)}?expires={expires}&sig={self.sign(key, expires)}"
+        return self._signer.url(key, ttl_s=ttl_s)
 
     def key_for_url(self, url: str) -> str | None:
         """The key of one of our own signed URLs, when the signature holds and the file
         exists; None for any other URL (a forged one is then fetched, and refused, like any)."""
-        prefix = f"{self.base_url}/files/"
-        if not url.startswith(prefix):
-            return None
-        parts = urlsplit(url)
-        key = unquote(parts.path.removeprefix(urlsplit(prefix).path))
-        query = parse_qs(parts.query)
+        key = self._signer.key_of(url)
         try:
-            expires = int(query.get("expires", ["0"])[0])
-            valid = self.verify(key, expires, query.get("sig", [""])[0]) and self.exists(key)
+            return key if key is not None and self.exists(key) else None
         except ValueError:
             return None
-        return key if valid else None
+
+    def local_path(self, key: str) -> Path | None:
+        """The file that holds ``key``."""
+        return self.path(key)
 
     def healthy(self) -> bool:
         """Whether a probe file can be written and removed."""

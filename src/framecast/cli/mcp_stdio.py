@@ -23,7 +23,13 @@ from typing import Any
 
 from mcp.server.mcpserver import Context, MCPServer
 
-from framecast.api.runtime import Runtime, build_runtime, start_supervisor, start_webhooks
+from framecast.api.runtime import (
+    Runtime,
+    build_runtime,
+    start_retention,
+    start_supervisor,
+    start_webhooks,
+)
 from framecast.api.settings import Settings
 from framecast.core.errors import FramecastError
 from framecast.edge.auth import Authenticator
@@ -72,6 +78,7 @@ def stdio_server_for(runtime: Runtime, caller: Caller, *, run_worker: bool = Tru
         if run_worker:
             start_supervisor(runtime, serving=False)
         webhooks = start_webhooks(runtime)   # callbacks of tasks made here are sent from here
+        start_retention(runtime)
         log.info("framecast mcp ready (data: %s)", runtime.settings.data_dir.resolve())
         try:
             yield {}

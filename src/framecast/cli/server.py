@@ -41,7 +41,7 @@ def _check_weights(settings: Settings, *, allow_missing: bool) -> None:
     from framecast.service.registry import Registry
 
     try:
-        problems = missing_weights(Registry.load(settings.config))
+        problems = missing_weights(Registry.load(settings.config), settings.pool_engines)
     except ConfigError as exc:
         typer.echo(f"framecast: {exc}", err=True)
         raise typer.Exit(2) from None
@@ -107,6 +107,10 @@ def serve(
                          config=config, slots=slots, api_processes=api_processes)
     if single_process:
         settings.single_process = True
+    if (settings.storage_url or "").startswith("memory://") and not settings.single_process:
+        typer.echo("framecast serve: FRAMECAST_STORAGE_URL=memory:// lives in one process; "
+                   "add --single-process, or name a file:// or s3:// store", err=True)
+        raise typer.Exit(2)
     if settings.single_process and settings.api_processes > 1:
         typer.echo("framecast serve: --single-process runs one API process; leave out "
                    "--api-processes", err=True)
@@ -130,7 +134,8 @@ def serve(
     if settings.api_processes == 1 and (settings.single_process or not settings.run_worker):
         announce_when_ready(settings)
         uvicorn.run(serving_app(create_app(settings), settings), host=settings.host,
-                    port=settings.port, log_level="info", access_log=False)
+                    port=settings.port, log_level="info", access_log=False,
+                    timeout_graceful_shutdown=max(1, round(settings.drain_s)))
         return
     _serve_processes(settings)
 
@@ -182,17 +187,23 @@ def _serve_processes(settings: Settings) -> None:
     import uvicorn
     from uvicorn.supervisors import Multiprocess
 
-    from framecast.api.runtime import build_runtime, start_supervisor, start_webhooks
+    from framecast.api.runtime import (
+        build_runtime,
+        start_retention,
+        start_supervisor,
+        start_webhooks,
+    )
     from framecast.worker.status import StatusWriter, status_path
 
-    for name in ("data_dir", "database_url", "config", "host", "port", "slots"):
+    for name in ("data_dir", "database_url", "config", "host", "port", "slots", "drain_s"):
         value = getattr(settings, name)
         if value is not None:
             os.environ[f"FRAMECAST_{name.upper()}"] = str(value)
     os.environ["FRAMECAST_RUN_WORKER"] = "false"
     config = uvicorn.Config("framecast.api.app:api_process_app", factory=True,
                             workers=settings.api_processes, host=settings.host,
-                            port=settings.port, log_level="info", access_log=False)
+                            port=settings.port, log_level="info", access_log=False,
+                            timeout_graceful_shutdown=max(1, round(settings.drain_s)))
     sock = config.bind_socket()           # a port in use fails here, before anything starts
     runtime = build_runtime(settings)     # migrates the database before the API processes
     status = None
@@ -205,6 +216,7 @@ def _serve_processes(settings: Settings) -> None:
         status = StatusWriter(start_supervisor(runtime), path)
         status.start()
     webhooks = start_webhooks(runtime)
+    start_retention(runtime)
     announce_when_ready(settings)
     try:
         Multiprocess(config, sockets=[sock]).run()
@@ -220,20 +232,40 @@ def worker(
     database_url: DatabaseUrl = None,
     config: ConfigPath = None,
     slots: Annotated[int | None, typer.Option(help="Engine child processes.")] = None,
+    engines: Annotated[str | None, typer.Option(
+        help="The engines this worker serves, comma-separated (a pool; default: every "
+        "configured engine). Also FRAMECAST_WORKER_ENGINES.")] = None,
     allow_missing_weights: AllowMissing = False,
 ) -> None:
-    """Run a worker supervisor alone against a shared database and storage."""
-    from framecast.api.runtime import build_runtime, start_supervisor, start_webhooks
+    """Run a worker alone against a shared database and blob store (no shared disk: set
+    FRAMECAST_DATABASE_URL and FRAMECAST_STORAGE_URL). SIGTERM drains it: no new claims,
+    the running task gets FRAMECAST_DRAIN_S seconds to finish, else it goes back to the
+    queue; then it exits 0."""
+    from framecast.api.runtime import (
+        build_runtime,
+        start_retention,
+        start_supervisor,
+        start_webhooks,
+    )
+    from framecast.core.errors import ConfigError
 
     configure_logging()
     settings = settings_from(data_dir=data_dir, database_url=database_url, config=config,
                              slots=slots)
+    if engines is not None:
+        settings.worker_engines = engines
     _check_weights(settings, allow_missing=allow_missing_weights)
     runtime = build_runtime(settings)
-    supervisor = start_supervisor(runtime, start=False, serving=False)   # run_forever starts it
-    webhooks = start_webhooks(runtime)
     try:
-        supervisor.run_forever()
+        supervisor = start_supervisor(runtime, start=False, serving=False)   # run_forever starts
+    except ConfigError as exc:
+        runtime.close()
+        typer.echo(f"framecast worker: {exc}", err=True)
+        raise typer.Exit(2) from None
+    webhooks = start_webhooks(runtime)
+    start_retention(runtime)
+    try:
+        supervisor.run_forever(settings.drain_s)
     except KeyboardInterrupt:
         pass
     finally:

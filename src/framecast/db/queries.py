@@ -273,6 +273,21 @@ DELETE_TERMINAL: Delete = (delete(tasks)
                                   T.status.in_(TERMINAL_VALUES))
                            .returning(*tasks.c))
 
+# ---- retention: finished tasks past the retention time, in batches ----------------------
+
+_PURGEABLE = and_(T.status.in_(TERMINAL_VALUES), T.finished_at < _p("p_before"))
+
+FINISHED_BEFORE: Select = (select(T.id).where(_PURGEABLE)
+                           .order_by(T.finished_at).limit(_p("p_limit")))
+
+_PURGE_IDS = bindparam("p_ids", expanding=True)
+PURGE_TASKS: Delete = delete(tasks).where(T.id.in_(_PURGE_IDS), _PURGEABLE).returning(T.id)
+PURGE_TASK_ROWS: tuple[Delete, ...] = (
+    delete(webhook_deliveries).where(W.task_id.in_(_PURGE_IDS)),
+    delete(webhook_attempts).where(webhook_attempts.c.task_id.in_(_PURGE_IDS)),
+    delete(task_extras).where(E.task_id.in_(_PURGE_IDS)),
+)
+
 # ---- maintenance (reaper, expiry): safe to run from every worker at once -----------------
 
 # what a bulk transition to a terminal status returns: enough for the webhook outbox row

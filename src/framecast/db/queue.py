@@ -474,6 +474,27 @@ class TaskQueue:
             self._kill_requested(task_id)
         return [*expired, *killing]
 
+    def finished_before(self, before: float, *, limit: int) -> builtins.list[str]:
+        """Ids of up to ``limit`` finished tasks that ended before ``before`` (oldest
+        first): what the retention purge removes."""
+        with self.engine.connect() as conn:
+            return list(conn.execute(q.FINISHED_BEFORE, {"p_before": before,
+                                                         "p_limit": limit}).scalars())
+
+    def purge_finished(self, task_ids: Sequence[str], before: float) -> int:
+        """Delete the records of those of ``task_ids`` that are finished and ended before
+        ``before``, with their webhook rows and dialect records; how many tasks went.
+        Idempotent: a record already gone is not counted."""
+        if not task_ids:
+            return 0
+        with self._writing() as conn:
+            purged = list(conn.execute(q.PURGE_TASKS, {"p_ids": list(task_ids),
+                                                       "p_before": before}).scalars())
+            if purged:
+                for stmt in q.PURGE_TASK_ROWS:
+                    conn.execute(stmt, {"p_ids": purged})
+        return len(purged)
+
     def refresh_statistics(self) -> bool:
         """PostgreSQL: ``ANALYZE tasks`` once enough rows changed since the last one
         (``ANALYZE_MIN_CHANGES``, and a tenth of the table), and no other worker is at it;

@@ -106,6 +106,8 @@ tasks = Table(
     Index("ix_tasks_lease", "status", "lease_expires_at"),
     # the expiry sweep over queued and running tasks
     Index("ix_tasks_expires", "status", "expires_at"),
+    # the retention purge of finished tasks (migration 0006)
+    Index("ix_tasks_finished", "status", "finished_at"),
 )
 
 # The webhook outbox: one row per task and terminal event, written in the transaction that

@@ -139,8 +139,8 @@ def task_result(task: Task, caller: Caller, *, b64: bool = False) -> TaskResult:
 
 def _local_path(service: TaskService, task: Task, name: str) -> str | None:
     out = task.output(name)
-    path_of = getattr(service.storage, "path", None)   # local storage only
-    return str(path_of(out.key)) if out is not None and path_of is not None else None
+    path = service.storage.local_path(out.key) if out is not None else None   # local files only
+    return str(path) if path is not None else None
 
 
 def render_task(result: TaskResult) -> str:

@@ -139,7 +139,10 @@ def make_tools(caller_of: CallerOf) -> list[Callable[..., Any]]:
             return error_answer(exc.errors()[0]["msg"])
         except FramecastError as exc:
             return error_answer(exc.message)
-        return task_answer(task, caller, b64=response_format == "b64_json")
+        if response_format == "b64_json":   # reads the image from the store: off the loop
+            return await anyio.to_thread.run_sync(
+                lambda: task_answer(task, caller, b64=True))
+        return task_answer(task, caller)
 
     async def get_task(task_id: TaskId, *, ctx: Context) -> Annotated[CallToolResult,
                                                                           TaskResult]:

@@ -18,11 +18,14 @@ from framecast.native import wire
 from framecast.service.registry import ModelEntry, Registry
 
 
-def missing_weights(registry: Registry) -> list[str]:
+def missing_weights(registry: Registry, engines: set[str] | None = None) -> list[str]:
     """One message per configured model whose engine needs weights that are not on this
-    machine: the model, the path or hub id, and the command that fetches them."""
+    machine: the model, the path or hub id, and the command that fetches them. ``engines``:
+    only the models of these engines (a worker pool's)."""
     problems = []
     for entry in registry.entries:
+        if engines is not None and entry.engine not in engines:
+            continue
         caps = _capabilities(entry)
         needs = caps.needs_weights if caps is not None else bool(entry.weights)
         if not needs or weights_present(entry.weights, True):

@@ -222,7 +222,9 @@ class TaskService:
         """The bytes of one input: one of this server's own signed file URLs (an output used
         as the next task's input) read from storage, else a ``data:`` URI or a URL fetched
         through the guard (off the event loop's way: the fetch is I/O)."""
-        key = self.storage.key_for_url(url) if not url.startswith("data:") else None
+        key = None
+        if not url.startswith("data:"):   # (an object store may ask itself: off the loop)
+            key = await anyio.to_thread.run_sync(self.storage.key_for_url, url)
         if key is not None:
             return await anyio.to_thread.run_sync(self.storage.get_bytes, key)
         return (await fetch_image(url, param=param, policy=self.limits.fetch)).data

@@ -1,7 +1,8 @@
 """One engine slot: a thread that keeps one child alive and drives claimed tasks through it.
 
-Per task: write the input images, as their clients sent them, into
-``{work_root}/{task_id}/{attempt}/inputs/`` (the child decodes them),
+Per task: write the input images, read from the blob store as their clients sent them, into
+the attempt's private work dir ``{work_root}/{owner}/{task_id}/{attempt}/inputs/``
+(``worker/workdirs.py``; the child decodes them),
 send ``RunTask``, then until the child replies: relay progress (throttled), heartbeat, and
 check the kill flag; on a kill send ``Cancel``, give the engine ``kill_grace_s`` to stop on
 its own, then kill the child's process group. Outputs are stored under attempt-scoped keys
@@ -40,6 +41,7 @@ from framecast.worker.messages import (
     Stopped,
 )
 from framecast.worker.process import ChildDied, EngineProcess
+from framecast.worker.workdirs import WorkDirs
 
 log = logging.getLogger("framecast.worker")
 
@@ -106,7 +108,7 @@ class SlotContext:
     storage: BlobStore
     worker_id: str
     engines: list[str] | None     # the engines this worker serves (None: every engine)
-    work_root: Path
+    work_dirs: WorkDirs
     timings: WorkerTimings
     stop: StopSignal
     engine_for: EngineResolver = frozen_engine
@@ -206,7 +208,8 @@ class Slot:
     def run_task(self, claim: Claim) -> None:
         """Run one claimed attempt to a terminal (or re-queued) state, then clean up."""
         task, token = claim.task, claim.lease_token
-        work_dir = self.ctx.work_root / task.id / str(task.attempt)
+        self.ctx.work_dirs.sweep()     # a killed worker's attempts (of this task or any)
+        work_dir = self.ctx.work_dirs.attempt_dir(task.id, task.attempt)
         log.debug("task %s attempt %d claimed by slot %d (engine %s)", task.id, task.attempt,
                   self.index, task.engine)
         self.current_task_id = task.id

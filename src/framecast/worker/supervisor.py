@@ -37,6 +37,7 @@ from framecast.worker.slot import (
     WorkerTimings,
     frozen_engine,
 )
+from framecast.worker.workdirs import WorkDirs
 
 log = logging.getLogger("framecast.worker")
 
@@ -71,11 +72,12 @@ class Supervisor:
         self.queue = queue
         self.worker_id = worker_id or f"{socket.gethostname()}-{os.getpid()}-{id(self) % 4096:x}"
         self.work_root = Path(work_root)
+        self.work_dirs = WorkDirs(self.work_root)
         self.reap_interval_s = reap_interval_s
         self._signal = StopSignal()
         self.context = SlotContext(
             queue=queue, storage=storage, worker_id=self.worker_id,
-            engines=sorted(engines) if engines is not None else None, work_root=self.work_root,
+            engines=sorted(engines) if engines is not None else None, work_dirs=self.work_dirs,
             timings=WorkerTimings(heartbeat_s=heartbeat_s, lease_s=lease_s, poll_s=poll_s,
                                   kill_grace_s=kill_grace_s,
                                   progress_interval_s=progress_interval_s,
@@ -91,7 +93,7 @@ class Supervisor:
         """Start the slot threads (each spawns its child) and the reaper thread."""
         if self._threads or self._signal.stopping:
             raise RuntimeError("a supervisor starts once; make a new one after stop()")
-        self.work_root.mkdir(parents=True, exist_ok=True)
+        self.work_dirs.open()   # and remove what dead workers left under the work root
         self.queue.add_cancel_listener(self._on_cancel)
         for slot in self.slots:
             self._threads.append(threading.Thread(target=slot.loop, daemon=True,
@@ -106,7 +108,10 @@ class Supervisor:
 
     def stop(self, timeout: float = DRAIN_TIMEOUT_S) -> None:
         """Stop claiming, let running tasks finish for up to ``timeout`` seconds, then kill
-        what still runs and hand those tasks back to the queue; stop the children."""
+        what still runs and hand those tasks back to the queue; stop the children. A second
+        call does nothing."""
+        if self._signal.stopping and not self._threads:
+            return
         self._signal.stop(timeout)
         self.queue.notify_local()
         join_by = self._signal.drain_deadline + self.context.timings.kill_grace_s + 15.0
@@ -116,6 +121,7 @@ class Supervisor:
                 log.error("thread %s did not stop", thread.name)
         self.queue.remove_cancel_listener(self._on_cancel)
         self._threads = []
+        self.work_dirs.close()
         log.info("worker %s stopped", self.worker_id)
 
     def run_forever(self, drain_timeout_s: float = DRAIN_TIMEOUT_S) -> None:
