@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import secrets
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -17,9 +18,10 @@ from tests.s3server import S3Server, start_s3
 POSTGRES_ENV = "FRAMECAST_TEST_POSTGRES_URL"
 
 
-@pytest.fixture
-def postgres_url() -> Iterator[str]:
-    """A PostgreSQL URL whose ``search_path`` is a fresh schema, dropped afterwards."""
+@contextmanager
+def postgres_schema() -> Iterator[str]:
+    """A PostgreSQL URL whose ``search_path`` is a fresh schema, dropped afterwards; the
+    test is skipped when no PostgreSQL is configured."""
     base = os.environ.get(POSTGRES_ENV)
     if not base:
         pytest.skip(f"PostgreSQL variant: set {POSTGRES_ENV} to run it")
@@ -34,6 +36,13 @@ def postgres_url() -> Iterator[str]:
         with admin.connect() as conn:
             conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
         admin.dispose()
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """A PostgreSQL URL whose ``search_path`` is a fresh schema, dropped afterwards."""
+    with postgres_schema() as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

@@ -74,6 +74,18 @@ def test_mcp_seedance_generates_a_video_through_framecast(
     assert ((info.width, info.height), info.frames, info.codec) == \
         (SIZE_480P_16_9, FRAMES_2S, "h264")
     assert batch["count"] == 2 and batch["items"][0]["id"] == submitted["task_id"]
+    assert batch["success"] is True
+    # the client logs "API returned success=false" after any answer without a top-level
+    # `success: true`: never after a create or a batch query. (A single task's record has
+    # none: this client would read a top-level `success` as "`data` is one task object"
+    # and fail on AceData's list, so its polls keep that line.)
+    log = (tmp_path / "mcp-seedance.log").read_text()
+    calls = log.split("core.client:request:121 - POST ")[1:]
+    assert len(calls) >= 4
+    for call in calls:
+        endpoint = call.split()[0]
+        if endpoint.endswith("/seedance/videos") or "retrieve_batch" in call:
+            assert "success=false" not in call, call[:2000]
     text_task = batch["items"][1]["data"][0]      # text-to-video: `camerafixed` understood
     assert text_task["resolution"] == "480p" and text_task["status"] != "failed"
     # the same key sees the task through the Ark API too

@@ -254,8 +254,12 @@ def test_a_store_clients_cannot_reach_is_served_through_the_api(
         assert task.status == "succeeded", task.error
         url = task.content.video_url
         assert url.startswith(f"{serving.root}/files/tasks/{created.id}/")
-        info = probe_mp4(download(url))
+        whole = download(url)
+        info = probe_mp4(whole)
         assert (info.width, info.height, info.frames) == (WIDTH, HEIGHT, FRAMES)
+        part = httpx.get(url, headers={"Range": "bytes=100-1099"}, timeout=10)   # seeking
+        assert part.status_code == 206 and part.content == whole[100:1100]
+        assert part.headers["content-range"] == f"bytes 100-1099/{len(whole)}"
         elsewhere = url.replace(serving.root, other.root)
         assert probe_mp4(download(elsewhere)).frames == FRAMES
         tampered = url[:-6] + ("000000" if not url.endswith("000000") else "111111")

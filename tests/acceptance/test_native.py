@@ -59,7 +59,10 @@ def http(native_server: Server) -> Iterator[httpx.Client]:
 
 
 def create(http: httpx.Client, model: str, **fields: object) -> dict:
-    response = http.post("/framecast/v1/videos", json={"model": model, **fields})
+    """A video task (with a prompt unless ``fields`` names one: every API needs a prompt or
+    an image)."""
+    response = http.post("/framecast/v1/videos",
+                         json={"model": model, "prompt": "a lighthouse", **fields})
     assert response.status_code == 201, response.text
     return response.json()
 
@@ -183,7 +186,8 @@ def test_usage_counts_the_keys_own_tasks(http: httpx.Client, native_server: Serv
             "prompt": "slow push in", "resolution": "480p", "duration": 2}).json()
         image = mine.post("/framecast/v1/images", json={"prompt": "a red fox",
                                                         "size": "512x512"}).json()
-        failing = mine.post("/framecast/v1/videos", json={"model": FAILS_MODEL}).json()
+        failing = mine.post("/framecast/v1/videos", json={"model": FAILS_MODEL,
+                                                          "prompt": "x"}).json()
         tasks = [wait_native(mine, t["id"]) for t in (video, image, failing)]
         assert [t["status"] for t in tasks] == ["succeeded", "succeeded", "failed"]
         assert tasks[2]["error"]["code"] and tasks[2]["outputs"] == []

@@ -16,6 +16,7 @@ from typing import Any
 
 import httpx
 import pytest
+from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
 from tests.acceptance.support.server import (
@@ -141,6 +142,36 @@ def test_multipart_run_with_a_file_part_at_16_fps(wiro: WiroClient, images: Imag
     assert item["parameters"]["inputImage"] == f"first.png ({len(picture)} bytes)"
     video = probe_mp4(download(item["outputs"][0]["url"]))
     assert (video.width, video.height, video.frames, video.fps) == (864, 480, 81, 16.0)
+
+
+def test_a_data_uri_input_runs_and_the_video_starts_on_that_image(wiro: WiroClient) -> None:
+    """``inputImageUrl`` as a ``data:`` URI (its comma is not a list separator): the run
+    succeeds, and frame 0 is the photograph, cover-fitted to 864×480, within codec noise."""
+    import base64
+    import io
+
+    import av
+    import numpy as np
+    from PIL import Image
+    from skimage import data as photos
+
+    from framecast.media.images import fit_cover
+
+    photo = Image.fromarray(photos.coffee())
+    jpeg = io.BytesIO()
+    photo.save(jpeg, "JPEG", quality=95)
+    uri = "data:image/jpeg;base64," + base64.b64encode(jpeg.getvalue()).decode()
+    run = wiro.run(I2V, json={"inputImageUrl": uri, "prompt": "steam rises, camera still",
+                              "resolution": "480p", "ratio": "16:9", "duration": "5",
+                              "camerafixed": "true"})
+    item = wiro.wait(run["socketaccesstoken"])
+    assert item["pexit"] == "0", item
+    data = download(item["outputs"][0]["url"])
+    with av.open(io.BytesIO(data)) as container:
+        first = next(container.decode(video=0)).to_ndarray(format="rgb24").astype(np.float64)
+    fitted = np.asarray(fit_cover(Image.open(jpeg).convert("RGB"), 864, 480), np.float64)
+    mse = float(np.mean((first - fitted) ** 2))
+    assert 10 * np.log10(255 ** 2 / mse) > 30, "frame 0 is not the input photograph"
 
 
 def test_seedream_v3_makes_a_png_of_the_requested_size(wiro: WiroClient) -> None:
@@ -299,3 +330,12 @@ def test_the_websocket_reports_progress_then_the_outputs(wiro: WiroClient,
         socket.send(json.dumps({"type": "task_info", "tasktoken": "no-such-token"}))
         refused = json.loads(socket.recv(timeout=10))
     assert refused["result"] is False and "There is no task yet." in refused["message"]
+
+    # JSON nested 2,000 deep (once a 1011 internal error): refused like any bad message
+    with connect(f"ws://127.0.0.1:{server.port}/v1", open_timeout=10) as socket:
+        socket.send('{"type":' + "[" * 2000 + "]" * 2000 + "}")
+        deep = json.loads(socket.recv(timeout=10))
+        with pytest.raises(ConnectionClosed) as closed:
+            socket.recv(timeout=10)
+    assert deep["result"] is False and "task_info" in deep["message"]
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == 1008

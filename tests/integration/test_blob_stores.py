@@ -12,11 +12,12 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
+import obstore
 import pytest
 
 from framecast.blobs import BlobStore, LocalStore, open_store
 from framecast.blobs.objects import PART_BYTES, ObjectStore
-from framecast.core.errors import StorageError
+from framecast.core.errors import StorageError, StorageUnavailable
 from tests.s3server import S3Server
 
 BASE = "http://127.0.0.1:9"
@@ -77,6 +78,9 @@ def test_a_large_file_goes_up_whole_and_leaves_no_local_copy(store: BlobStore,
     assert not src.exists()
     back = store.get_bytes("tasks/c/1/video.mp4")
     assert hashlib.sha256(back).digest() == hashlib.sha256(data).digest()
+    if isinstance(store, ObjectStore) and store.presigns:   # S3: assembled from 3 parts
+        etag = obstore.head(store._store, "tasks/c/1/video.mp4")["e_tag"] or ""
+        assert etag.strip('"').endswith("-3"), etag
 
 
 def test_a_signed_url_is_recognised_until_it_expires(store: BlobStore) -> None:
@@ -84,9 +88,11 @@ def test_a_signed_url_is_recognised_until_it_expires(store: BlobStore) -> None:
     while valid; a tampered, foreign or expired one is not."""
     key = "tasks/d/1/last_frame.png"
     store.put_bytes(key, b"png", "image/png")
+    store.put_bytes("tasks/d/1/first_frame.png", b"other", "image/png")   # exists too
     url = store.signed_url(key, ttl_s=60)
     assert store.key_for_url(url) == key
-    assert store.key_for_url(url.replace("last_frame", "first_frame")) is None
+    assert store.key_for_url(url.replace("last_frame", "first_frame")) is None   # signature
+    assert store.key_for_url(url.replace("/1/", "/1/./")) is None
     assert store.key_for_url(url[:-4] + "0000") is None
     assert store.key_for_url("http://elsewhere.example/files/" + key) is None
     short = store.signed_url(key, ttl_s=1)
@@ -127,13 +133,30 @@ def test_unpresigned_stores_hand_out_api_file_urls(s3_env: S3Server) -> None:
     assert not other.verify(key, int(query["expires"]), query["sig"])
 
 
-def test_an_unreachable_store_is_a_clear_storage_error(monkeypatch: pytest.MonkeyPatch,
-                                                       s3_env: S3Server) -> None:
+def test_a_store_that_refuses_or_does_not_answer_is_unavailable_not_internal(
+        monkeypatch: pytest.MonkeyPatch, s3_env: S3Server) -> None:
+    """Wrong credentials, or no server at the endpoint: a 503 to try again later (the cause
+    goes to the log), and /readyz says not ready."""
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "wrong")
     store = open_store(s3_env.new_url(), secret=SECRET, base_url=BASE)
-    with pytest.raises(StorageError, match=r"the object store could not write tasks/g/1/x"):
+    with pytest.raises(StorageUnavailable, match="could not write a file; try again later"):
         store.put_bytes("tasks/g/1/x", b"x", "text/plain")
     assert not store.healthy()
+    monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{closed_port()}")
+    gone = open_store(s3_env.new_url(), secret=SECRET, base_url=BASE)
+    started = time.monotonic()
+    with pytest.raises(StorageUnavailable, match="could not read a file"):
+        gone.get_bytes("tasks/g/1/x")
+    assert time.monotonic() - started < 30
+
+
+def closed_port() -> int:
+    """A port nothing listens on (bound, then released)."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
 
 
 def test_serve_refuses_a_memory_store_its_processes_cannot_share(

@@ -6,27 +6,30 @@ from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import func, select
 
-from framecast.blobs import LocalStore, input_key, output_key
+from framecast.blobs import BlobStore, LocalStore, input_key, open_store, output_key
+from framecast.core.errors import StorageUnavailable
 from framecast.db.queue import NewTask, TaskQueue
 from framecast.db.tables import task_extras, webhook_deliveries
 from framecast.service.retention import Purger
 from tests.integration.conftest import FakeClock
+from tests.s3server import S3Server
 
 DAY = 86400.0
 RETENTION_S = 7 * DAY
 
 
-def _task(queue: TaskQueue, store: LocalStore, task_id: str, **extra: object) -> str:
+def _task(queue: TaskQueue, store: BlobStore, task_id: str, **extra: object) -> str:
     queue.enqueue(NewTask(id=task_id, owner_id="alice", kind="video", model="m",
                           engine="instant", spec={"prompt": "p"}, **extra))  # type: ignore[arg-type]
     store.put_bytes(input_key(task_id, 0, "first_frame", "jpeg"), b"jpeg", "image/jpeg")
     return task_id
 
 
-def _finish(queue: TaskQueue, store: LocalStore, task_id: str) -> None:
+def _finish(queue: TaskQueue, store: BlobStore, task_id: str) -> None:
     [claim] = queue.claim("w", None, 1)
     assert claim.task.id == task_id
     key = output_key(task_id, claim.task.attempt, "video.mp4")
@@ -93,3 +96,36 @@ def test_two_purgers_at_once_purge_each_task_once(queue: TaskQueue, clock: FakeC
     assert sum(counts) == 40
     assert queue.list("alice", limit=100)[0] == 0
     assert not any((store.root / "tasks").iterdir())
+
+
+def test_a_purge_deletes_the_objects_on_s3_and_skips_a_task_it_cannot_clean(
+        queue: TaskQueue, clock: FakeClock, s3_env: S3Server) -> None:
+    store = open_store(s3_env.new_url(), secret=b"k" * 32, base_url="http://files")
+    for n in range(3):
+        _finish(queue, store, _task(queue, store, f"s3-{n}"))
+    clock.advance(RETENTION_S + 1)
+
+    class Stuck:
+        """The store, except that one task's files cannot be deleted (yet)."""
+
+        stuck = True
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(store, name)
+
+        def delete_prefix(self, prefix: str) -> int:
+            if self.stuck and prefix == "tasks/s3-0/":
+                raise StorageUnavailable("the file store could not delete a file")
+            return store.delete_prefix(prefix)
+
+    stuck = Stuck()
+    purger = Purger(queue, stuck, retention_s=RETENTION_S, batch=1)   # type: ignore[arg-type]
+    assert purger.purge_once() == 2
+    assert [t.id for t in queue.list("alice", limit=10)[1]] == ["s3-0"]
+    assert store.exists(input_key("s3-0", 0, "first_frame", "jpeg"))
+    assert not store.exists(input_key("s3-1", 0, "first_frame", "jpeg"))
+    assert not store.exists(output_key("s3-2", 1, "video.mp4"))
+    stuck.stuck = False
+    assert purger.purge_once() == 1
+    assert queue.list("alice", limit=10)[0] == 0
+    assert not store.exists(input_key("s3-0", 0, "first_frame", "jpeg"))

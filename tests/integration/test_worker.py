@@ -9,6 +9,7 @@ the reaper re-queued it.
 
 from __future__ import annotations
 
+import errno
 import os
 import signal
 import subprocess
@@ -23,6 +24,7 @@ from PIL import Image
 from sqlalchemy import select, update
 
 from framecast.blobs import LocalStore, input_key
+from framecast.blobs.base import storage_failure
 from framecast.core.spec import ImageInput, VideoSpec
 from framecast.core.task import Task, TaskStatus
 from framecast.db.queue import Claim, NewTask, TaskQueue
@@ -54,6 +56,21 @@ class IgnoresCancelEngine(Engine):
         return EngineOutputs(files=write_placeholder_outputs(spec, inputs.work_dir), seed=0)
 
 
+class DiskFullOnceEngine(Engine):
+    """Its first attempt meets a full disk while writing its outputs (ENOSPC, as an encoder
+    would); later attempts succeed."""
+
+    name: ClassVar[str] = "disk_full_once"
+    capabilities: ClassVar[Capabilities] = Capabilities(kinds=frozenset({"video"}))
+
+    def run(self, spec: Any, inputs: Any, progress: Any, cancelled: Any) -> EngineOutputs:
+        marker = Path(self.options["marker"])
+        if not marker.exists():
+            marker.write_text("hit")
+            raise OSError(errno.ENOSPC, "No space left on device", "video.mp4")
+        return EngineOutputs(files=write_placeholder_outputs(spec, inputs.work_dir), seed=0)
+
+
 class RecordingStore(LocalStore):
     """A LocalStore that remembers every key written."""
 
@@ -63,6 +80,20 @@ class RecordingStore(LocalStore):
 
     def put_file(self, key: str, src: Path, content_type: str) -> int:
         self.written.append(key)
+        return super().put_file(key, src, content_type)
+
+
+class FullStore(RecordingStore):
+    """A store whose disk is full for its first ``full_writes`` writes."""
+
+    def __init__(self, root: Path, full_writes: int) -> None:
+        super().__init__(root)
+        self.full_writes = full_writes
+
+    def put_file(self, key: str, src: Path, content_type: str) -> int:
+        if self.full_writes > 0:
+            self.full_writes -= 1
+            raise storage_failure("write", key, OSError(errno.ENOSPC, "No space left"))
         return super().put_file(key, src, content_type)
 
 
@@ -350,13 +381,14 @@ def test_a_worker_that_lost_its_lease_cannot_finish(world: World) -> None:
         stolen.append(steal(world.queue, task.id))
         return "instant", {}
 
-    # no kill checks or heartbeats before the engine is done: finish() meets the lost lease
-    world.supervisor(cancel_check_s=30, heartbeat_s=30, progress_interval_s=30,
-                     resolve_engine=resolve_and_steal)
+    # no kill checks or heartbeats before the engine is done: the lease is renewed just
+    # before the outputs are stored, and that renewal meets the lost lease
+    sup = world.supervisor(cancel_check_s=30, heartbeat_s=30, progress_interval_s=30,
+                           resolve_engine=resolve_and_steal)
     task_id = world.submit("instant")
-    assert eventually(lambda: f"tasks/{task_id}/1/video.mp4" in world.store.written, 20)
-    assert eventually(lambda: not any(world.work_root.rglob(task_id)))   # attempt over
-    assert not world.store.exists(f"tasks/{task_id}/1/video.mp4")   # the loser's files: gone
+    assert eventually(lambda: sup.slot_info()[0].tasks_run >= 1, 20)       # attempt over
+    assert not any(world.work_root.rglob(f"{task_id}/1"))    # (attempt 2 may be under way)
+    assert world.store.written == []             # the loser uploaded nothing
     finish_as_thief(world, stolen[0])
     task = world.wait(task_id)
     assert task.status is TaskStatus.SUCCEEDED and task.worker_id == "w-thief"
@@ -391,8 +423,9 @@ def test_stopping_hands_running_tasks_back_to_the_queue(world: World) -> None:
 
 
 def test_a_drain_lets_the_running_task_finish_and_claims_nothing_more(world: World) -> None:
-    """SIGTERM's path (``run_forever`` → ``stop(drain_s)``): no new claim, the running task
-    finishes in place, once, and the worker leaves no files behind."""
+    """What SIGTERM leads to (``run_forever`` calls ``stop(drain_s)``; the fleet acceptance
+    test sends the signal): no new claim, the running task finishes in place, once, and the
+    worker leaves no files behind."""
     sup = world.supervisor()
     task_id = world.submit("sleeps", {"seconds": 2})
     world.wait(task_id, running_with_progress)
@@ -402,6 +435,28 @@ def test_a_drain_lets_the_running_task_finish_and_claims_nothing_more(world: Wor
     assert task.status is TaskStatus.SUCCEEDED and task.attempt == 1 and task.reruns == 0
     assert world.queue.get(waiting).status is TaskStatus.QUEUED
     assert not any(world.work_root.iterdir())
+
+
+def test_a_full_disk_in_the_engine_hands_the_task_back_uncounted(world: World,
+                                                                   tmp_path: Path) -> None:
+    """ENOSPC while the engine writes is the machine's trouble, not the task's: the attempt
+    goes back to the queue (no re-run counted, no failure) and the next one succeeds."""
+    world.supervisor()
+    task_id = world.submit(f"{__name__}:DiskFullOnceEngine", {"marker": str(tmp_path / "m")})
+    task = world.wait(task_id, timeout_s=60)
+    assert task.status is TaskStatus.SUCCEEDED, task
+    assert (task.attempt, task.reruns) == (2, 0)
+
+
+def test_a_full_store_at_upload_hands_the_task_back_uncounted(world: World,
+                                                              tmp_path: Path) -> None:
+    world.store = FullStore(tmp_path / "full-files", full_writes=1)
+    world.supervisor()
+    task_id = world.submit("instant")
+    task = world.wait(task_id, timeout_s=60)
+    assert task.status is TaskStatus.SUCCEEDED, task
+    assert (task.attempt, task.reruns) == (2, 0)
+    assert task.output("video.mp4").key == f"tasks/{task_id}/2/video.mp4"
 
 
 # ---- PostgreSQL wake-ups ----------------------------------------------------------------------

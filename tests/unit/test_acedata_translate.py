@@ -63,7 +63,11 @@ def test_all_roles_and_the_text_to_video_spelling_of_camera_fixed() -> None:
     assert (spec.camera_fixed, spec.watermark, spec.seed, spec.frames, spec.duration) == \
         (True, True, 7, 33, None)
     assert spec.generate_audio is True
-    assert spec_of(seedance_body(camerafixed=True, camera_fixed=False)).camera_fixed is False
+    assert spec_of(seedance_body(camerafixed=True, camera_fixed=True)).camera_fixed is True
+    # the two spellings disagreeing is refused, as on AI/ML (one rule in the core)
+    with pytest.raises(InvalidInput, match="`camera_fixed` and `camerafixed` disagree") as err:
+        spec_of(seedance_body(camerafixed=True, camera_fixed=False))
+    assert err.value.param == "camera_fixed"
 
 
 def test_references_duration_auto_and_a_real_callback() -> None:

@@ -131,3 +131,14 @@ def test_deep_nesting_is_refused_by_every_api_never_a_500(tmp_path: Any, path: s
         assert answer.status_code == 200 and answer.json()["result"] is False, answer.text
     else:
         assert answer.status_code == 400, answer.text
+
+
+def test_a_nul_character_is_refused_in_bytes_and_in_text() -> None:
+    """(a WebSocket message arrives as text; a body as bytes)"""
+    from framecast.edge.body import loads
+
+    for raw in (b'{"prompt": "a\\u0000b"}', '{"prompt": "a\\u0000b"}',
+                '{"k\\u0000": 1}', '[["\\u0000"]]'):
+        with pytest.raises(ValueError, match="NUL character"):
+            loads(raw)
+    assert loads('{"prompt": "a\\\\u0000b"}') == {"prompt": "a\\u0000b"}   # an escaped backslash

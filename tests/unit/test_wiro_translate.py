@@ -90,11 +90,13 @@ def test_an_uploaded_file_becomes_a_data_uri() -> None:
     ({"seed": "-2"}, "seed", "must be between -1 and 4294967295"),
     ({"callbackUrl": "ftp://x"}, "callbackUrl", "must be an http(s) URL"),
     ({"inputImageUrl": "image.jpg"}, "inputImageUrl", "http(s) URL or a data:image/ URI"),
+    ({"prompt": ["a"]}, "prompt", "must be a string, not a JSON list"),
+    ({"ratio": {"w": 16}}, "ratio", "must be a string, not a JSON object"),
 ])
 def test_bad_video_parameters_name_the_field(values: dict, field: str, fragment: str) -> None:
     with pytest.raises(InvalidInput) as caught:
         translate.video_spec(T2V if field != "inputImageUrl" else I2V,
-                             p(prompt="x", **values))
+                             p(**{"prompt": "x", **values}))
     assert caught.value.param == field
     assert caught.value.message.startswith(f"Request parameter [{field}]")
     assert fragment in caught.value.message
@@ -274,3 +276,11 @@ def test_signature_matches_the_docs_openssl_recipe() -> None:
     out = subprocess.run(["openssl", "dgst", "-sha256", "-hmac", "APIKEY"],
                          input=b"SECRET1700000000", capture_output=True, check=True)
     assert out.stdout.decode().split()[-1] == signature("APIKEY", "SECRET", "1700000000")
+
+
+def test_a_data_uri_keeps_its_comma_in_a_list_of_urls() -> None:
+    png = "data:image/png;base64,iVBORw0KGgo="
+    assert translate.split_urls(f"{png}, https://x.test/a.png ,") == [png,
+                                                                      "https://x.test/a.png"]
+    spec = translate.video_spec(I2V, p(prompt="x", inputImageUrl=png))
+    assert [i.url for i in spec.images] == [png]

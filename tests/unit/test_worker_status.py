@@ -70,3 +70,24 @@ def test_readyz_of_an_api_process_follows_the_worker_process(tmp_path: Path) -> 
     assert defunct["ok"] is False and defunct["error"] == "every engine slot is defunct"
     api_only = _check_worker(SimpleNamespace(worker_view=lambda: None))
     assert api_only["ok"] is True and api_only["embedded"] is False
+
+
+def test_a_killed_workers_snapshot_is_removed_when_the_next_one_starts(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    stale = status_path(tmp_path, dead.pid)
+    stale.parent.mkdir(parents=True)
+    stale.write_text("{}")
+    alive = status_path(tmp_path, os.getppid())     # a live process's: kept
+    alive.write_text("{}")
+    supervisor = SimpleNamespace(worker_id="w", stopping=False, slot_info=lambda: [])
+    writer = StatusWriter(supervisor, status_path(tmp_path, os.getpid()), interval_s=60)
+    writer.start()
+    try:
+        assert not stale.exists() and alive.exists()
+        assert status_path(tmp_path, os.getpid()).exists()
+    finally:
+        writer.stop()

@@ -41,6 +41,7 @@ from framecast.edge.ratelimit import RateLimiter
 from framecast.mcp.http import mount_mcp
 from framecast.web.router import router as web_router
 
+SERVE_PID_ENV = "FRAMECAST_SERVE_PID"   # set by serve for its API processes
 API_PARENT_CHECK_S = 0.5   # how often an API process of `serve --api-processes` checks its parent
 API_PROCESS_APP = "framecast.api.app:api_process_app"   # uvicorn's factory for API processes
 
@@ -117,7 +118,10 @@ def api_process_app() -> ASGIApp:
     orphan keeps the port."""
     settings = Settings()
     settings.run_worker = False
-    parent = os.getppid()
+    # serve's pid, exported before it spawned us: a parent killed while this process was
+    # still starting (before this line) is noticed too, where getppid() would already name
+    # the process that adopted us
+    parent = int(os.environ.get(SERVE_PID_ENV) or os.getppid())
 
     def watch() -> None:
         while os.getppid() == parent:

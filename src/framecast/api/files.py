@@ -9,7 +9,7 @@ from typing import Any
 
 import anyio
 from fastapi import FastAPI, Request
-from fastapi.responses import FileResponse, JSONResponse, Response
+from fastapi.responses import FileResponse, JSONResponse, Response, StreamingResponse
 
 from framecast.core.errors import StorageError
 
@@ -38,8 +38,10 @@ async def serve_file(key: str, request: Request, expires: int = 0, sig: str = ""
         if path.is_file():
             return FileResponse(path, media_type=media_type)
         return _missing()
+    asked = _byte_range(request.headers.get("range"))
     try:
-        data = await anyio.to_thread.run_sync(storage.get_bytes, key)
+        size, chunks = await anyio.to_thread.run_sync(
+            storage.open_read, key, *(asked or (0, None)))
     except StorageError as exc:
         try:
             gone = not await anyio.to_thread.run_sync(storage.exists, key)
@@ -49,8 +51,30 @@ async def serve_file(key: str, request: Request, expires: int = 0, sig: str = ""
             return _missing()
         return JSONResponse(status_code=503, headers={"Retry-After": "5"}, content={"error": {
             "code": "ServiceUnavailable", "type": "ServiceUnavailable", "param": "key",
-            "message": f"The file cannot be read right now: {exc.message}"}})
-    return Response(data, media_type=media_type)
+            "message": exc.message}})
+    headers = {"Accept-Ranges": "bytes"}
+    if asked is None:
+        headers["Content-Length"] = str(size)
+        return StreamingResponse(chunks, media_type=media_type, headers=headers)
+    start, end = asked[0], min(asked[1] or size, size)
+    if start >= size:
+        return Response(status_code=416, headers={"Content-Range": f"bytes */{size}"})
+    headers.update({"Content-Range": f"bytes {start}-{end - 1}/{size}",
+                    "Content-Length": str(end - start)})
+    return StreamingResponse(chunks, status_code=206, media_type=media_type, headers=headers)
+
+
+def _byte_range(header: str | None) -> tuple[int, int | None] | None:
+    """``Range: bytes=a-b`` or ``bytes=a-`` as (start, end exclusive); None for no header or
+    one this proxy does not serve partially (several ranges, suffixes: the whole file)."""
+    if not header or not header.startswith("bytes=") or "," in header:
+        return None
+    first, _, last = header.removeprefix("bytes=").strip().partition("-")
+    if not first.isdigit() or (last and not last.isdigit()):
+        return None
+    if last and int(last) < int(first):
+        return None
+    return int(first), int(last) + 1 if last else None
 
 
 def _missing() -> JSONResponse:

@@ -7,9 +7,15 @@ winning one and deleting a task deletes one prefix.
 
 from __future__ import annotations
 
+import logging
 import re
 from abc import ABC, abstractmethod
+from collections.abc import Iterator
 from pathlib import Path
+
+from framecast.core.errors import StorageError, StorageUnavailable, out_of_space
+
+log = logging.getLogger("framecast.blobs")
 
 _KEY_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._\-/]*$")
 
@@ -30,10 +36,24 @@ def output_key(task_id: str, attempt: int, name: str) -> str:
 
 
 def check_key(key: str) -> str:
-    """Refuse keys that could escape the store (``..``, absolute paths, odd characters)."""
-    if not _KEY_RE.match(key) or ".." in key.split("/") or "//" in key:
+    """Refuse keys that could escape the store or name one object two ways (``..``, ``.``,
+    empty segments, absolute paths, odd characters)."""
+    parts = key.split("/")
+    if not _KEY_RE.match(key) or ".." in parts or "." in parts or "//" in key:
         raise ValueError(f"invalid storage key {key!r}")
     return key
+
+
+def storage_failure(what: str, key: str, exc: BaseException) -> StorageError:
+    """The error for a store operation that failed: ``StorageUnavailable`` (503, try again
+    later) when a disk is full or the store does not answer as it should, with no path in the
+    message; the cause is logged here, with the key."""
+    log.warning("storage: could not %s %s: %s: %s", what, key, type(exc).__name__,
+                str(exc).strip().splitlines()[0][:300] if str(exc).strip() else "")
+    if out_of_space(exc):
+        return StorageUnavailable("the server's storage is full; try again later", key=key)
+    return StorageUnavailable(f"the file store could not {what} a file; try again later",
+                              key=key)
 
 
 class BlobStore(ABC):
@@ -73,6 +93,14 @@ class BlobStore(ABC):
         """Whether an API ``/files`` URL (``blobs/signing.py``) for ``key`` is valid; False
         for a store whose URLs the store itself answers."""
         return False
+
+    def open_read(self, key: str, start: int = 0,
+                  end: int | None = None) -> tuple[int, Iterator[bytes]]:
+        """The object's size and its bytes from ``start`` to ``end`` (exclusive; None: to the
+        end) as chunks, for the API's ``/files`` proxy (ranges and streaming). The default
+        reads the whole object; stores that can do better override it."""
+        data = self.get_bytes(key)
+        return len(data), iter([data[start:end]])
 
     def local_path(self, key: str) -> Path | None:
         """The local file that holds ``key``, for stores that keep files (the API then serves

@@ -9,7 +9,7 @@ import os
 import shutil
 from pathlib import Path
 
-from framecast.blobs.base import BlobStore, check_key
+from framecast.blobs.base import BlobStore, check_key, storage_failure
 from framecast.blobs.signing import UrlSigner
 from framecast.core.errors import StorageError
 
@@ -30,33 +30,38 @@ class LocalStore(BlobStore):
     def put_bytes(self, key: str, data: bytes, content_type: str) -> int:
         """Write atomically (temp file + rename) so a reader never sees half a file."""
         dest = self.path(key)
+        tmp = dest.with_name(f".{dest.name}.{os.getpid()}.tmp")
         try:
             dest.parent.mkdir(parents=True, exist_ok=True)
-            tmp = dest.with_name(f".{dest.name}.{os.getpid()}.tmp")
             tmp.write_bytes(data)
             os.replace(tmp, dest)
         except OSError as exc:
-            raise StorageError(f"cannot write {key}: {exc}", key=key) from exc
+            tmp.unlink(missing_ok=True)
+            raise storage_failure("write", key, exc) from exc
         return len(data)
 
     def put_file(self, key: str, src: Path, content_type: str) -> int:
         """Move ``src`` into place (copy when it is on another filesystem)."""
         dest = self.path(key)
+        tmp = dest.with_name(f".{dest.name}.{os.getpid()}.tmp")
         try:
             dest.parent.mkdir(parents=True, exist_ok=True)
-            tmp = dest.with_name(f".{dest.name}.{os.getpid()}.tmp")
             shutil.move(str(src), tmp)
             os.replace(tmp, dest)
             return dest.stat().st_size
         except OSError as exc:
-            raise StorageError(f"cannot store {key}: {exc}", key=key) from exc
+            tmp.unlink(missing_ok=True)
+            raise storage_failure("write", key, exc) from exc
 
     def get_bytes(self, key: str) -> bytes:
         """Read the object (``StorageError`` when absent)."""
+        path = self.path(key)
         try:
-            return self.path(key).read_bytes()
+            return path.read_bytes()
+        except FileNotFoundError as exc:
+            raise StorageError(f"the file {key} does not exist", key=key) from exc
         except OSError as exc:
-            raise StorageError(f"cannot read {key}: {exc}", key=key) from exc
+            raise storage_failure("read", key, exc) from exc
 
     def exists(self, key: str) -> bool:
         """Whether the file exists."""

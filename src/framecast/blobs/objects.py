@@ -18,6 +18,7 @@ import logging
 import os
 import threading
 import time
+from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -27,13 +28,14 @@ import httpx
 import obstore
 from obstore.store import AzureStore, GCSStore, MemoryStore, S3Store
 
-from framecast.blobs.base import BlobStore, check_key
+from framecast.blobs.base import BlobStore, check_key, storage_failure
 from framecast.blobs.signing import UrlSigner
 from framecast.core.errors import StorageError
 
 log = logging.getLogger("framecast.blobs")
 
 PART_BYTES = 8 * 1024 * 1024   # a file larger than this goes up as a multipart upload
+STREAM_CHUNK = 1024 * 1024     # the /files proxy sends an object in chunks of this size
 DELETE_BATCH = 1000            # keys per delete request (S3's own limit)
 HEALTH_CACHE_S = 5.0           # /readyz asks at most this often
 CHECK_TIMEOUT_S = 5.0          # checking a presigned URL against the store
@@ -73,15 +75,15 @@ class ObjectStore(BlobStore):
         # every presigned URL starts with the bucket's URL: how an output handed out as a
         # URL is recognised when a client sends it back as the next task's input
         self._presigned_prefix = ""
-        if self.presigns:
-            probe = obstore.sign(store, "GET", "k", timedelta(seconds=60))
+        if self.presigns:   # (also fetches the store's credentials once, at start)
+            try:
+                probe = obstore.sign(store, "GET", "k", timedelta(seconds=60))
+            except Exception as exc:
+                raise StorageError(f"cannot sign URLs for the object store {url}: {exc}") \
+                    from exc
             self._presigned_prefix = probe.split("?", 1)[0].removesuffix("k")
         self._health: tuple[float, bool] = (0.0, False)
         self._health_lock = threading.Lock()
-
-    def _error(self, what: str, key: str, exc: Exception) -> StorageError:
-        reason = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
-        return StorageError(f"the object store could not {what} {key}: {reason}", key=key)
 
     def put_bytes(self, key: str, data: bytes, content_type: str) -> int:
         """Write ``data`` in one request."""
@@ -90,7 +92,7 @@ class ObjectStore(BlobStore):
             obstore.put(self._store, key, data, use_multipart=False,
                         attributes={"Content-Type": content_type})
         except Exception as exc:
-            raise self._error("write", key, exc) from exc
+            raise storage_failure("write", key, exc) from exc
         return len(data)
 
     def put_file(self, key: str, src: Path, content_type: str) -> int:
@@ -101,7 +103,7 @@ class ObjectStore(BlobStore):
             obstore.put(self._store, key, Path(src), chunk_size=PART_BYTES,
                         attributes={"Content-Type": content_type})
         except Exception as exc:
-            raise self._error("write", key, exc) from exc
+            raise storage_failure("write", key, exc) from exc
         src.unlink(missing_ok=True)
         return size
 
@@ -113,7 +115,25 @@ class ObjectStore(BlobStore):
         except FileNotFoundError as exc:
             raise StorageError(f"the file {key} does not exist", key=key) from exc
         except Exception as exc:
-            raise self._error("read", key, exc) from exc
+            raise storage_failure("read", key, exc) from exc
+
+    def open_read(self, key: str, start: int = 0,
+                  end: int | None = None) -> tuple[int, Iterator[bytes]]:
+        """The object's size and a stream of the asked range, in ``STREAM_CHUNK`` chunks:
+        the proxy never holds a whole video in memory."""
+        check_key(key)
+        try:
+            if start == 0 and end is None:
+                result = obstore.get(self._store, key)
+                return int(result.meta["size"]), (bytes(chunk) for chunk in
+                                                   result.stream(min_chunk_size=STREAM_CHUNK))
+            size = int(obstore.head(self._store, key)["size"])
+            data = obstore.get_range(self._store, key, start=start, end=min(end or size, size))
+            return size, iter([bytes(data)])
+        except FileNotFoundError as exc:
+            raise StorageError(f"the file {key} does not exist", key=key) from exc
+        except Exception as exc:
+            raise storage_failure("read", key, exc) from exc
 
     def exists(self, key: str) -> bool:
         """Whether ``key`` holds an object."""
@@ -124,7 +144,7 @@ class ObjectStore(BlobStore):
         except FileNotFoundError:
             return False
         except Exception as exc:
-            raise self._error("look up", key, exc) from exc
+            raise storage_failure("look up", key, exc) from exc
 
     def delete_prefix(self, prefix: str) -> int:
         """Delete every object under ``prefix`` (listed, then deleted in batches)."""
@@ -134,15 +154,21 @@ class ObjectStore(BlobStore):
             for start in range(0, len(keys), DELETE_BATCH):
                 obstore.delete(self._store, keys[start:start + DELETE_BATCH])
         except Exception as exc:
-            raise self._error("delete", prefix, exc) from exc
+            raise storage_failure("delete", prefix, exc) from exc
         return len(keys)
 
     def signed_url(self, key: str, *, ttl_s: int) -> str:
         """A presigned GET URL from the store, or an API ``/files`` URL where the store
         cannot presign (or presigning is off)."""
+        check_key(key)
         if not self.presigns:
             return self._signer.url(key, ttl_s=ttl_s)
-        return str(obstore.sign(self._store, "GET", key, timedelta(seconds=ttl_s)))
+        try:
+            # local HMAC work once the store holds credentials; obstore fetches (and caches)
+            # them first where they come from a provider (instance metadata, IRSA)
+            return str(obstore.sign(self._store, "GET", key, timedelta(seconds=ttl_s)))
+        except Exception as exc:
+            raise storage_failure("sign a URL for", key, exc) from exc
 
     def verify(self, key: str, expires: int, sig: str) -> bool:
         """Whether an API ``/files`` URL's signature holds (unpresigned stores only)."""

@@ -187,6 +187,7 @@ def _serve_processes(settings: Settings) -> None:
     import uvicorn
     from uvicorn.supervisors import Multiprocess
 
+    from framecast.api.app import SERVE_PID_ENV
     from framecast.api.runtime import (
         build_runtime,
         start_retention,
@@ -200,6 +201,7 @@ def _serve_processes(settings: Settings) -> None:
         if value is not None:
             os.environ[f"FRAMECAST_{name.upper()}"] = str(value)
     os.environ["FRAMECAST_RUN_WORKER"] = "false"
+    os.environ[SERVE_PID_ENV] = str(os.getpid())   # the API processes' parent (app.py)
     config = uvicorn.Config("framecast.api.app:api_process_app", factory=True,
                             workers=settings.api_processes, host=settings.host,
                             port=settings.port, log_level="info", access_log=False,

@@ -24,6 +24,7 @@ where they occur, never passed through.
 
 from __future__ import annotations
 
+import errno
 import math
 from typing import Any
 
@@ -124,11 +125,8 @@ class LeaseLost(InvalidTransition):
     code = "LeaseLost"
 
 
-class RateLimited(FramecastError):
-    """Too many requests or too many queued tasks for this key."""
-
-    status = 429
-    code = "RateLimitExceeded"
+class RetryLater(FramecastError):
+    """A refusal that passes: answered with ``Retry-After`` (seconds, rounded up)."""
 
     def __init__(self, message: str, *, retry_after_s: float = 1.0, **context: Any) -> None:
         super().__init__(message, **context)
@@ -136,8 +134,15 @@ class RateLimited(FramecastError):
 
     @property
     def retry_after(self) -> str:
-        """The ``Retry-After`` header's value: whole seconds, at least 1."""
+        """The ``Retry-After`` header value: whole seconds, at least 1."""
         return str(max(1, math.ceil(self.retry_after_s)))
+
+
+class RateLimited(RetryLater):
+    """Too many requests or too many queued tasks for this key."""
+
+    status = 429
+    code = "RateLimitExceeded"
 
 
 class EngineFailed(FramecastError):
@@ -154,8 +159,39 @@ class StorageError(FramecastError):
     code = "InternalServiceError"
 
 
+class StorageUnavailable(StorageError, RetryLater):
+    """The blob store cannot take writes for now (the disk is full, the object store does
+    not answer): 503 with ``Retry-After``; a worker hands its task back instead of failing
+    it. The message never names a path."""
+
+    status = 503
+    code = "ServiceUnavailable"
+
+    def __init__(self, message: str, *, retry_after_s: float = 30.0, **context: Any) -> None:
+        super().__init__(message, retry_after_s=retry_after_s, **context)
+
+
 class ConfigError(FramecastError):
     """The configuration is wrong: unknown engine, missing weights, bad TOML."""
 
     status = 500
     code = "ConfigError"
+
+
+_FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT})
+_FULL_WORDS = ("no space left on device", "database or disk is full", "disk quota exceeded")
+
+
+def out_of_space(exc: BaseException | None) -> bool:
+    """Whether ``exc`` (or what caused it) says a disk or quota is full: ``ENOSPC``,
+    ``EDQUOT``, SQLite's "database or disk is full", PostgreSQL's disk-full error, an encoder's
+    "No space left on device"."""
+    seen = 0
+    while exc is not None and seen < 10:
+        if isinstance(exc, OSError) and exc.errno in _FULL_ERRNOS:
+            return True
+        if type(exc).__name__ == "DiskFull" or any(w in str(exc).lower() for w in _FULL_WORDS):
+            return True
+        exc = exc.__cause__ or exc.__context__
+        seen += 1
+    return False

@@ -7,6 +7,7 @@ the task is stored, so the stored spec is complete and an engine never guesses.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -133,6 +134,33 @@ def spec_from_json(data: dict[str, Any]) -> GenerationSpec:
     if data.get("kind", "video") == "image":
         return ImageSpec.model_validate(data)
     return VideoSpec.model_validate(data)
+
+
+# ---- the cross-field rules of a new request, for every API -------------------------------
+
+
+def one_spelling(values: Mapping[str, Any], param: str) -> Any:
+    """The value of a field some APIs accept under two spellings (``camera_fixed`` and
+    ``camerafixed``): None when neither is given, the value when the given ones agree; when
+    they disagree, ``InvalidInput`` naming ``param`` (AI/ML and AceData alike)."""
+    given = {name: value for name, value in values.items() if value is not None}
+    if len(set(given.values())) > 1:
+        names = " and ".join(f"`{name}`" for name in given)
+        raise InvalidInput(f"{names} disagree; send one of them", param=param)
+    return next(iter(given.values()), None)
+
+
+def check_new_request(spec: VideoSpec | ImageSpec) -> None:
+    """The rules a new request meets whichever API it came through (a stored spec is not
+    checked again): a video has a prompt or an image to start from; an image a prompt."""
+    if "\x00" in spec.prompt:
+        raise InvalidInput("`prompt` holds a NUL character", param="prompt")
+    if spec.prompt.strip():
+        return
+    if isinstance(spec, ImageSpec):
+        raise InvalidInput("`prompt` is required", param="prompt")
+    if not spec.images:
+        raise InvalidInput("a video needs a `prompt`, an image, or both", param="prompt")
 
 
 def check_seed(seed: int | None, param: str = "seed", high: int = SEED_MAX) -> None:

@@ -47,6 +47,9 @@ MAX_RERUNS = 2          # orphan re-runs after a lapsed lease or a dead engine c
 HEARTBEAT_S = 10.0      # worker heartbeat period
 LEASE_S = 45.0          # a claim is held this long without a heartbeat
 TIER_PRIORITY = {"default": 0, "flex": 1}   # lower is claimed first
+# A list offset is compared with row numbers as a signed 64-bit integer by both stores; a
+# larger one is refused where it is read (it was a 500 on SQLite and PostgreSQL).
+LIST_OFFSET_MAX = 2**63 - 1
 
 
 def can_transition(src: TaskStatus, dst: TaskStatus) -> bool:

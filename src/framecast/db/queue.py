@@ -28,9 +28,16 @@ from contextlib import contextmanager
 from typing import Any
 
 from sqlalchemy import Connection, Engine, Executable, Row
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 
-from framecast.core.errors import InvalidInput, InvalidTransition, LeaseLost, NotFound
+from framecast.core.errors import (
+    InvalidInput,
+    InvalidTransition,
+    LeaseLost,
+    NotFound,
+    StorageUnavailable,
+    out_of_space,
+)
 from framecast.core.task import LEASE_S, MAX_RERUNS, TIER_PRIORITY, OutputFile, Task, TaskStatus
 from framecast.db import queries as q
 from framecast.db.database import autocommit, open_database, read_only, write_lock
@@ -44,6 +51,24 @@ __all__ = ["Claim", "HeartbeatReply", "NewTask", "TaskQueue", "task_from_row"]
 
 ANALYZE_MIN_CHANGES = 1000      # rows changed before ``refresh_statistics`` analyzes
 STATS_LOCK_KEY = 0x46524D41     # "FRMA": one worker analyzes at a time
+
+
+def has_nul(*values: object) -> bool:
+    """Whether a client's string holds a NUL character, which no stored id, token or name
+    does (and which PostgreSQL refuses to compare): such a lookup finds nothing."""
+    return any(isinstance(v, str) and "\x00" in v for v in values)
+
+
+@contextmanager
+def full_disk_passes() -> Iterator[None]:
+    """A write the database cannot make because its disk is full is ``StorageUnavailable``
+    (503 with Retry-After at the API; a worker backs off), not an internal error."""
+    try:
+        yield
+    except OperationalError as exc:
+        if out_of_space(exc):
+            raise StorageUnavailable("the server's storage is full; try again later") from exc
+        raise
 
 
 class TaskQueue:
@@ -101,12 +126,12 @@ class TaskQueue:
     @contextmanager
     def _writing(self) -> Iterator[Connection]:
         """A write transaction of several statements (``BEGIN IMMEDIATE`` on SQLite)."""
-        with write_lock(self.engine), self.engine.begin() as conn:
+        with full_disk_passes(), write_lock(self.engine), self.engine.begin() as conn:
             yield conn
 
     def _write_one(self, stmt: Executable, params: dict[str, Any]) -> Row[Any] | None:
         """Run one writing statement in its own transaction; its first returned row."""
-        with write_lock(self.engine), self._auto.connect() as conn:
+        with full_disk_passes(), write_lock(self.engine), self._auto.connect() as conn:
             return conn.execute(stmt, params).first()
 
     def _record_final(self, conn: Connection, rows: Sequence[Any]) -> bool:
@@ -174,7 +199,7 @@ class TaskQueue:
             # one row commits on its own (saves BEGIN and COMMIT round trips); several, or a
             # task with its dialect's record, in one transaction
             single = len(rows) == 1 and not records
-            with write_lock(self.engine), \
+            with full_disk_passes(), write_lock(self.engine), \
                     (self._auto.connect() if single else self.engine.begin()) as conn:
                 conn.execute(q.INSERT_TASK, rows[0] if len(rows) == 1 else rows)
                 if records:
@@ -214,6 +239,8 @@ class TaskQueue:
 
     def get(self, task_id: str, *, owner_id: str | None = None) -> Task:
         """The task; ``NotFound`` if absent or owned by another owner (when ``owner_id``)."""
+        if has_nul(task_id):
+            raise NotFound(f"task {task_id!r} not found", task_id=task_id)
         row = self._read_one(q.GET_TASK, {"p_id": task_id})
         if row is None or (owner_id is not None and row.owner_id != owner_id):
             raise NotFound(f"task {task_id} not found", task_id=task_id)
@@ -222,8 +249,11 @@ class TaskQueue:
     def get_many(self, task_ids: Sequence[str]) -> dict[str, Task]:
         """The tasks of ``task_ids`` that exist, by id, read in one statement (any owner:
         the caller scopes them)."""
+        wanted = builtins.list({t for t in task_ids if not has_nul(t)})
+        if not wanted:
+            return {}
         with self._auto.connect() as conn:
-            rows = conn.execute(q.GET_TASKS, {"p_ids": builtins.list(set(task_ids))}).all()
+            rows = conn.execute(q.GET_TASKS, {"p_ids": wanted}).all()
         return {row.id: task_from_row(row) for row in rows}
 
     def list(self, owner_id: str, *, statuses: Sequence[str] | None = None,
@@ -231,6 +261,8 @@ class TaskQueue:
              service_tier: str | None = None, kind: str | None = None,
              offset: int = 0, limit: int = 10) -> tuple[int, builtins.list[Task]]:
         """(total matching, page) newest first."""
+        if has_nul(model, service_tier, kind, *(statuses or ()), *(task_ids or ())):
+            return 0, []     # no stored value holds a NUL character
         terms = q.list_filters(owner_id, statuses=statuses, task_ids=task_ids, model=model,
                                service_tier=service_tier, kind=kind)
         with self._read.connect() as conn:
@@ -390,6 +422,8 @@ class TaskQueue:
     def cancel(self, task_id: str, owner_id: str) -> Task:
         """queued → cancelled at once; running → cancel_requested (the worker stops it);
         a terminal task raises ``InvalidTransition``."""
+        if has_nul(task_id):
+            raise NotFound(f"task {task_id!r} not found", task_id=task_id)
         params = {"p_id": task_id, "p_owner": owner_id, "p_now": self.clock()}
         with self._writing() as conn:
             # a few rounds: on PostgreSQL a task may move queued↔running between statements
@@ -416,6 +450,8 @@ class TaskQueue:
 
     def cancel_queued(self, task_id: str, owner_id: str) -> Task:
         """queued → cancelled only; any other status raises ``InvalidTransition``."""
+        if has_nul(task_id):
+            raise NotFound(f"task {task_id!r} not found", task_id=task_id)
         params = {"p_id": task_id, "p_owner": owner_id, "p_now": self.clock()}
         row = self._write_final(q.CANCEL_QUEUED, params)
         if row is None:
@@ -424,6 +460,8 @@ class TaskQueue:
 
     def delete(self, task_id: str, owner_id: str) -> Task:
         """Delete a terminal task's record (returns it so the caller can delete files)."""
+        if has_nul(task_id):
+            raise NotFound(f"task {task_id!r} not found", task_id=task_id)
         row = self._write_one(q.DELETE_TERMINAL, {"p_id": task_id, "p_owner": owner_id})
         if row is None:
             self._refuse(task_id, owner_id, "delete")

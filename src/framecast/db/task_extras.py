@@ -63,12 +63,16 @@ class TaskExtrasStore:
 
     def get(self, task_id: str) -> TaskExtras | None:
         """The row of a task, if its dialect wrote one."""
+        if "\x00" in task_id:
+            return None
         with self._auto.connect() as conn:
             row = conn.execute(q.TASK_EXTRAS, {"p_id": task_id}).first()
         return TaskExtras.from_row(row) if row is not None else None
 
     def by_token(self, access_token: str) -> TaskExtras | None:
         """The row whose access token is ``access_token``."""
+        if "\x00" in access_token:
+            return None
         with self._auto.connect() as conn:
             row = conn.execute(q.TASK_EXTRAS_BY_TOKEN, {"p_token": access_token}).first()
         return TaskExtras.from_row(row) if row is not None else None

@@ -113,11 +113,34 @@ async def json_body(request: Request, model: type[M]) -> M:
             body=data) from None
 
 
-def loads(raw: bytes) -> Any:
-    """``raw`` (UTF-8 JSON) as Python values, by the one parser of request bodies
-    (pydantic-core's; see ``json_body``); ``ValueError`` when it is not JSON, nesting deeper
-    than 200 levels included (``json.loads`` would raise ``RecursionError`` instead)."""
-    return pydantic_core.from_json(raw)
+def loads(raw: bytes | str) -> Any:
+    """``raw`` (UTF-8 JSON, or text: a WebSocket message) as Python values, by the one parser
+    of request bodies (pydantic-core's; see ``json_body``); ``ValueError`` when it is not
+    JSON, nesting deeper than 200 levels included (``json.loads`` would raise
+    ``RecursionError`` instead), and a string holding a NUL character (``\\u0000``), which no
+    field takes and PostgreSQL cannot store or compare."""
+    value = pydantic_core.from_json(raw)
+    escaped_nul = "\\u0000" if isinstance(raw, str) else b"\\u0000"
+    if escaped_nul in raw and _holds_nul(value):   # type: ignore[operator]
+        raise ValueError("a string holds a NUL character (\\u0000), which Framecast does "
+                         "not accept")
+    return value
+
+
+def _holds_nul(value: Any) -> bool:
+    """Whether any string (key or value) in parsed JSON holds a NUL character."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            if "\x00" in item:
+                return True
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return False
 
 
 def parse_json(raw: bytes) -> Any:

@@ -9,8 +9,8 @@ its route class; everything else happens here, once:
   ``HTTPException`` → its status; anything else → 500, logged with its traceback);
 * the field path of a validation error (``content[1].image_url.url``), and the core's field
   names in the API's own words (``fps`` → ``framespersecond`` for Ark);
-* ``Retry-After`` on 429, ``x-should-retry: false`` on a failed generation where the API's
-  SDKs would otherwise re-run a deterministic failure;
+* ``Retry-After`` on 429 and 503 (``RetryLater``), ``x-should-retry: false`` on a failed
+  generation where the API's SDKs would otherwise re-run a deterministic failure;
 * 405 for a known path asked with another method, with ``Allow``.
 
 A dialect's ``render(problem, request)`` only dresses a ``Problem`` in its envelope (and words
@@ -32,7 +32,7 @@ from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException  # FastAPI raises this base class too
 from starlette.types import Receive, Scope, Send
 
-from framecast.core.errors import EngineFailed, FramecastError, RateLimited
+from framecast.core.errors import EngineFailed, FramecastError, RetryLater
 from framecast.edge.body import is_lean, lean_handler
 
 log = logging.getLogger("framecast.api")
@@ -42,7 +42,7 @@ LOCATIONS = frozenset({"body", "query", "path", "header"})
 HTTP_CODES: dict[int, str] = {
     400: "InvalidParameter", 401: "AuthenticationError", 403: "AccessDenied",
     404: "ResourceNotFound", 405: "MethodNotAllowed", 413: "RequestEntityTooLarge",
-    415: "InvalidParameter", 429: "RateLimitExceeded",
+    415: "InvalidParameter", 429: "RateLimitExceeded", 503: "ServiceUnavailable",
 }
 INTERNAL_MESSAGE = "The service encountered an unexpected internal error."
 
@@ -103,7 +103,7 @@ class Envelope:
     def problem(self, exc: FramecastError) -> Problem:
         """The ``Problem`` of one of our own errors."""
         headers: dict[str, str] = {}
-        if isinstance(exc, RateLimited):
+        if isinstance(exc, RetryLater):
             headers["Retry-After"] = exc.retry_after
         if isinstance(exc, EngineFailed) and self.no_retry:
             headers["x-should-retry"] = "false"

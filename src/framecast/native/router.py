@@ -24,7 +24,7 @@ from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 
 from framecast.core.errors import InvalidInput, InvalidState
-from framecast.core.task import Task, TaskStatus
+from framecast.core.task import LIST_OFFSET_MAX, Task, TaskStatus
 from framecast.edge.auth import Owner, require_owner
 from framecast.edge.state import task_service
 from framecast.native import events, models, translate, usage, webhooks, wire
@@ -72,7 +72,7 @@ def list_tasks(
     kind: Annotated[str | None, Query(pattern="^(video|image)$")] = None,
     model: str | None = None,
     limit: Annotated[int, Query(ge=1, le=LIST_LIMIT_MAX)] = 20,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=LIST_OFFSET_MAX)] = 0,
 ) -> JSONResponse:
     """The caller's tasks (every dialect's), newest first."""
     statuses = [s.strip() for item in status or [] for s in item.split(",") if s.strip()]

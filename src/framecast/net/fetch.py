@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import binascii
 import functools
+import ipaddress
 import re
 import ssl
 from collections.abc import Iterator
@@ -28,6 +29,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
+import anyio
 import httpcore
 import httpx
 import pybase64
@@ -37,6 +39,8 @@ from framecast.net.guard import (
     GuardedBackend,
     GuardRefusal,
     Resolver,
+    deny_reason,
+    getaddrinfo_resolver,
     is_ambiguous_numeric_host,
     is_denied,
     ports_hint,
@@ -45,6 +49,7 @@ from framecast.net.guard import (
 __all__ = [
     "FetchPolicy",
     "FetchedImage",
+    "check_url",
     "fetch_image",
     "guarded_client",
     "guarded_request",
@@ -61,6 +66,7 @@ IMAGE_FORMATS_TEXT = "jpeg, png, webp, bmp, tiff or gif"
 _DATA_URI = re.compile(r"data:image/(?P<format>[a-z0-9.+-]+);base64,", re.IGNORECASE)
 _DATA_URI_FORMATS = frozenset({"jpeg", "jpg", "png", "webp", "bmp", "tiff", "gif"})
 _DEFAULT_PORTS = {"http": 80, "https": 443}
+CHECK_RESOLVE_S = 2.0   # check_url waits this long for DNS, then leaves it to delivery
 _BMP_HEADER_SIZES = frozenset({12, 16, 40, 52, 56, 64, 108, 124})  # BITMAPCOREHEADER … V5
 # Client arguments that would route around the guard or its redirect rule.
 _BYPASSING_ARGS = frozenset({"transport", "mounts", "proxy", "trust_env", "follow_redirects",
@@ -126,6 +132,30 @@ async def fetch_image(url: str, *, param: str, policy: FetchPolicy = FetchPolicy
     except TimeoutError:
         raise _too_slow(param, policy) from None
     return FetchedImage(data, _require_image(data, param), "url")
+
+
+async def check_url(url: str, *, param: str, policy: FetchPolicy) -> None:
+    """Refuse now, without connecting, a URL the guard would refuse when it connects (a
+    webhook's ``callback_url`` at create): its shape (scheme, credentials, port, a numeric
+    host that is not a canonical address) and every address its name resolves to. A name
+    that does not resolve within ``CHECK_RESOLVE_S`` is let through: DNS may be slow or not
+    yet set up, and each delivery checks again when it connects."""
+    parsed = _parse_url(url, param, policy)
+    host = parsed.host
+    port = parsed.port or _DEFAULT_PORTS[parsed.scheme]
+    try:
+        addresses = [str(ipaddress.ip_address(host))]
+    except ValueError:
+        resolve = policy.resolver or getaddrinfo_resolver
+        try:
+            with anyio.fail_after(CHECK_RESOLVE_S):
+                addresses = await anyio.to_thread.run_sync(resolve, host, port,
+                                                           abandon_on_cancel=True)
+        except (TimeoutError, OSError):
+            return
+    for address in addresses:
+        if (reason := deny_reason(address, allow_private=policy.allow_private)) is not None:
+            raise FetchFailed(f"`{param}` resolves to {address}, {reason}", param=param)
 
 
 def guarded_client(policy: FetchPolicy, **httpx_kwargs: Any) -> httpx.AsyncClient:

@@ -44,14 +44,21 @@ class Purger:
         records went."""
         cutoff = (now if now is not None else self.queue.clock()) - self.retention_s
         purged = 0
+        kept: set[str] = set()   # tasks whose files could not be deleted: the next pass
         while not self._stop.is_set():
-            ids = self.queue.finished_before(cutoff, limit=self.batch)
-            if not ids:
-                break
-            for task_id in ids:
-                self.storage.delete_prefix(task_prefix(task_id))
-            purged += self.queue.purge_finished(ids, cutoff)
-            if len(ids) < self.batch:
+            limit = self.batch + len(kept)
+            found = self.queue.finished_before(cutoff, limit=limit)
+            gone = []
+            for task_id in (t for t in found if t not in kept):
+                try:
+                    self.storage.delete_prefix(task_prefix(task_id))
+                    gone.append(task_id)
+                except Exception as exc:   # one stuck task must not stall the others
+                    log.warning("retention: could not delete the files of task %s (%s); "
+                                "its record stays until the next pass", task_id, exc)
+                    kept.add(task_id)
+            purged += self.queue.purge_finished(gone, cutoff)
+            if len(found) < limit:
                 break
         if purged:
             log.info("retention: purged %d task(s) that ended more than %.0f s ago", purged,

@@ -31,14 +31,14 @@ from framecast.core.errors import (
     NotFound,
     RateLimited,
 )
-from framecast.core.spec import ImageSpec, VideoSpec
+from framecast.core.spec import ImageSpec, VideoSpec, check_new_request
 from framecast.core.task import TIER_PRIORITY, Task, TaskStatus
 from framecast.db.outbox import Attempt, Delivery, Outbox
 from framecast.db.queue import NewTask, TaskQueue
 from framecast.db.stats import StatsReader, UsageRow
 from framecast.db.task_extras import TaskExtras, TaskExtrasStore
 from framecast.media.images import ImageLimits, probe_image
-from framecast.net.fetch import FetchPolicy, fetch_image
+from framecast.net.fetch import FetchPolicy, check_url, fetch_image
 from framecast.service.batching import Batcher
 from framecast.service.registry import ModelEntry, Registry
 from framecast.service.resolve import (
@@ -120,7 +120,9 @@ class TaskService:
         dialect's own record of the task from the resolved spec."""
         entry = self.registry.resolve(spec.model, kind="video")
         caps = entry_capabilities(entry)
+        check_new_request(spec)               # the rules every API shares (core/spec.py)
         check_video_spec(spec, entry, caps)   # refuse before fetching anything the client named
+        await self._check_callback(spec.callback_url)
         task_id = new_task_id("cgt")
         await self._store_inputs(task_id, spec)
         resolved = fill_video_spec(spec, entry, caps)
@@ -134,7 +136,9 @@ class TaskService:
                            record: RecordFor | None = None) -> Task:
         """Resolve, check and enqueue an image task; returns it queued."""
         entry = self.registry.resolve(spec.model, kind="image")
+        check_new_request(spec)
         check_image_spec(spec, entry, entry_capabilities(entry))
+        await self._check_callback(spec.callback_url)
         task_id = new_task_id("img")
         await self._store_inputs(task_id, spec)
         resolved = fill_image_spec(spec, entry)
@@ -217,6 +221,13 @@ class TaskService:
         except* FramecastError as errors:
             await anyio.to_thread.run_sync(self.storage.delete_prefix, task_prefix(task_id))
             raise errors.exceptions[0] from None
+
+    async def _check_callback(self, url: str | None) -> None:
+        """A webhook URL is checked at create with the input URLs' rules (scheme, literal
+        addresses, names that resolve to forbidden ranges): a 400 naming ``callback_url``,
+        not a delivery refused 8 times over a day. Each delivery checks again."""
+        if url:
+            await check_url(url, param="callback_url", policy=self.limits.fetch)
 
     async def _input_bytes(self, url: str, param: str) -> bytes:
         """The bytes of one input: one of this server's own signed file URLs (an output used

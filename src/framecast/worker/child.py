@@ -27,7 +27,7 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
-from framecast.core.errors import FramecastError, InvalidInput
+from framecast.core.errors import FramecastError, InvalidInput, out_of_space
 from framecast.core.spec import spec_from_json
 from framecast.engines.base import (
     Cancelled,
@@ -167,6 +167,9 @@ class _EngineChild:
         except Exception as exc:
             if self.cancel_seen:   # an engine that wraps Cancelled in its own error
                 return Stopped(task_id=message.task_id)
+            if out_of_space(exc):  # the work dir's disk is full: not the task's fault
+                return Failed(code="ServiceUnavailable", transient=True,
+                              message=f"engine {message.engine}: the worker's disk is full")
             return Failed(code="InternalServiceError",
                           message=f"engine {message.engine} failed: "
                                   f"{type(exc).__name__}: {exc}")

@@ -101,6 +101,7 @@ class Failed:
     message: str
     param: str | None = None
     retryable: bool = False
+    transient: bool = False     # the machine, not the task (a full disk): hand it back
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from framecast.blobs.base import BlobStore, output_key
-from framecast.core.errors import EngineFailed, LeaseLost
+from framecast.core.errors import EngineFailed, LeaseLost, StorageUnavailable, out_of_space
 from framecast.core.spec import spec_from_json
 from framecast.core.task import HEARTBEAT_S, LEASE_S, OutputFile, Task
 from framecast.db.queue import Claim, HeartbeatReply, TaskQueue
@@ -47,6 +47,9 @@ log = logging.getLogger("framecast.worker")
 
 TICK_S = 0.05          # how long one wait on the child's pipe lasts
 SPAWN_RETRY_S = 2.0    # pause after a child failed to start
+BACKOFF_FIRST_S = 1.0  # the first wait after a claim or a record failed; it doubles …
+BACKOFF_MOST_S = 60.0  # … up to this
+UPKEEP_WARN_S = 10.0   # a failing heartbeat is logged at most this often per task
 
 
 EngineResolver = Callable[[Task], tuple[str, dict[str, Any]]]
@@ -131,6 +134,7 @@ class _Run:
     pending_progress: tuple[int, int] | None = None
     kill_reason: str | None = None
     kill_deadline: float = 0.0
+    upkeep_warned: float = float("-inf")   # when a failed lease upkeep was last logged
 
 
 def lower_priority(nice: int) -> None:
@@ -146,6 +150,27 @@ def lower_priority(nice: int) -> None:
         log.warning("could not lower the worker's CPU priority (%s)", exc)
 
 
+class Backoff:
+    """Waits that double while a condition lasts (``BACKOFF_FIRST_S`` … ``BACKOFF_MOST_S``),
+    one log line each: a full disk or an unreachable database is reported once per wait,
+    not once per poll."""
+
+    def __init__(self) -> None:
+        self.delay = 0.0
+
+    def wait(self, stop: StopSignal, what: str, exc: BaseException) -> None:
+        """Log ``what`` and its cause once, then sleep the next delay (waking on stop)."""
+        self.delay = min(BACKOFF_MOST_S, max(BACKOFF_FIRST_S, self.delay * 2))
+        cause = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else ""
+        log.warning("%s (%s: %s); trying again in %.0f s", what, type(exc).__name__, cause,
+                    self.delay)
+        stop.sleep(self.delay)
+
+    def reset(self) -> None:
+        """The condition passed: the next wait starts short again."""
+        self.delay = 0.0
+
+
 class Slot:
     """One engine child and the thread that feeds it tasks."""
 
@@ -157,6 +182,8 @@ class Slot:
         self.tasks_run = 0
         self.current_task_id: str | None = None
         self.kill_hint = threading.Event()   # set by NOTIFY / local cancel for our task
+        self.backoff = Backoff()
+        self.storage_trouble: BaseException | None = None   # the last task went back: wait
 
     # ---- the slot's thread -----------------------------------------------------------------
 
@@ -170,19 +197,30 @@ class Slot:
                 continue
             try:
                 claims = ctx.queue.claim(ctx.worker_id, ctx.engines, 1, lease_s=timings.lease_s)
-            except Exception:
-                log.exception("slot %d: claim failed", self.index)
-                ctx.stop.sleep(timings.poll_s)
+            except Exception as exc:
+                self.backoff.wait(ctx.stop, f"slot {self.index}: cannot claim", exc)
                 continue
             if not claims:
+                self.backoff.reset()
                 ctx.queue.wait_for_work(timings.poll_s, ctx.engines)
                 continue
             try:
                 self.run_task(claims[0])
+            except StorageUnavailable as exc:   # the store cannot record the task's end
+                self._kill_child()
+                self.backoff.wait(ctx.stop, f"slot {self.index}: task {claims[0].task.id} "
+                                  "could not be recorded", exc)
+                continue
             except Exception:
                 log.exception("slot %d: task %s ended with an unexpected error", self.index,
                               claims[0].task.id)
                 self._kill_child()
+            if self.storage_trouble is not None:
+                trouble, self.storage_trouble = self.storage_trouble, None
+                self.backoff.wait(ctx.stop, f"slot {self.index}: task {claims[0].task.id} "
+                                  "handed back", trouble)
+            else:
+                self.backoff.reset()
         if self.proc is not None:
             self.proc.shutdown()
 
@@ -208,7 +246,10 @@ class Slot:
     def run_task(self, claim: Claim) -> None:
         """Run one claimed attempt to a terminal (or re-queued) state, then clean up."""
         task, token = claim.task, claim.lease_token
-        self.ctx.work_dirs.sweep()     # a killed worker's attempts (of this task or any)
+        try:
+            self.ctx.work_dirs.sweep()     # a killed worker's attempts (of this task or any)
+        except OSError as exc:
+            log.warning("slot %d: could not sweep dead work dirs: %s", self.index, exc)
         work_dir = self.ctx.work_dirs.attempt_dir(task.id, task.attempt)
         log.debug("task %s attempt %d claimed by slot %d (engine %s)", task.id, task.attempt,
                   self.index, task.engine)
@@ -219,6 +260,9 @@ class Slot:
                 engine, options = self.ctx.engine_for(task)
                 inputs = self._write_inputs(task, work_dir / "inputs")
             except Exception as exc:
+                if isinstance(exc, StorageUnavailable) or out_of_space(exc):
+                    self._hand_back(task, token, exc)   # the disk or the store, not the task
+                    return
                 self._fail(task, token, "InternalServiceError",
                            f"task could not be prepared: {exc}", rerun=False)
                 return
@@ -227,13 +271,13 @@ class Slot:
                               work_dir=str(work_dir), image_limits=self.ctx.image_limits)
             self._drive(task, token, message)
         finally:
-            self.current_task_id = None
-            self.tasks_run += 1
             shutil.rmtree(work_dir, ignore_errors=True)
             try:
                 work_dir.parent.rmdir()   # the task's directory, once no attempt uses it
             except OSError:
                 pass
+            self.current_task_id = None
+            self.tasks_run += 1      # (counted once the attempt's files are gone)
 
     def _write_inputs(self, task: Task, inputs_dir: Path) -> list[tuple[str, str, str]]:
         """Make the work dir, and copy the task's input images, as their clients sent them,
@@ -307,8 +351,11 @@ class Slot:
         except LeaseLost:
             raise
         except Exception as exc:   # a database hiccup: keep going while the lease holds
-            log.warning("task %s: lease upkeep failed (%s: %s)", task.id, type(exc).__name__, exc)
-            run.last_heartbeat = run.last_check = now
+            if now - run.upkeep_warned >= UPKEEP_WARN_S:   # once in a while, not every tick
+                log.warning("task %s: lease upkeep failed (%s: %s)", task.id,
+                            type(exc).__name__, exc)
+                run.upkeep_warned = now
+            run.last_heartbeat = run.last_check = run.last_progress_write = now
             if now - run.lease_renewed >= timings.lease_s * 0.9:
                 raise LeaseLost(f"could not renew the lease of task {task.id}") from exc
         if reply is not None and reply.cancel_requested and run.kill_reason is None:
@@ -337,6 +384,8 @@ class Slot:
         task = run.task
         if run.kill_reason is not None or isinstance(reply, Stopped):
             self._stop(run)   # a kill was asked for: whatever the engine returned is dropped
+        elif isinstance(reply, Failed) and reply.transient:
+            self._hand_back(task, run.token, StorageUnavailable(reply.message))
         elif isinstance(reply, Failed):
             self._fail(task, run.token, reply.code, reply.message, rerun=reply.retryable)
         else:
@@ -345,6 +394,12 @@ class Slot:
     def _finish(self, run: _Run, done: Done) -> None:
         task = run.task
         outputs: list[dict] = []
+        try:   # a fresh lease for the upload (a large output to a slow store takes a while)
+            self.ctx.queue.heartbeat(task.id, run.token, lease_s=self.ctx.timings.lease_s)
+        except LeaseLost:
+            log.warning("task %s attempt %d: lease lost before its outputs were stored",
+                        task.id, task.attempt)
+            return
         try:
             for f in done.outputs:
                 key = output_key(task.id, task.attempt, f["name"])
@@ -355,6 +410,9 @@ class Slot:
                     fps=f.get("fps"), has_audio=bool(f.get("has_audio"))).to_dict())
         except Exception as exc:
             self._drop_outputs(task)
+            if isinstance(exc, StorageUnavailable):
+                self._hand_back(task, run.token, exc)
+                return
             self._fail(task, run.token, "InternalServiceError",
                        f"storing the outputs failed: {exc}", rerun=True)
             return
@@ -392,6 +450,15 @@ class Slot:
                      after.status.value)
         except LeaseLost:
             log.warning("task %s: lease lost before it could be stopped", run.task.id)
+
+    def _hand_back(self, task: Task, token: str, cause: BaseException) -> None:
+        """Storage trouble (a full disk, an unreachable store) stopped this attempt: the task
+        goes back to the queue, no failed attempt counted, and this slot backs off."""
+        try:
+            self.ctx.queue.release(task.id, token)
+        except LeaseLost:
+            log.warning("task %s: lease lost before it could be handed back", task.id)
+        self.storage_trouble = cause
 
     def _release(self, run: _Run) -> None:
         try:

@@ -33,6 +33,31 @@ def status_path(data_dir: Path, pid: int) -> Path:
     return data_dir / "run" / f"worker-{pid}.json"
 
 
+def remove_dead_snapshots(run_dir: Path) -> int:
+    """Delete ``worker-<pid>.json`` files whose process is gone; how many went."""
+    removed = 0
+    for path in run_dir.glob("worker-*.json"):
+        try:
+            pid = int(path.stem.removeprefix("worker-"))
+        except ValueError:
+            continue
+        if pid == os.getpid() or _alive(pid):
+            continue
+        path.unlink(missing_ok=True)
+        removed += 1
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:     # another user's live process
+        return True
+    return True
+
+
 class StatusWriter:
     """Writes ``supervisor``'s snapshot to ``path`` every ``interval_s`` until stopped."""
 
@@ -44,8 +69,10 @@ class StatusWriter:
         self._thread: threading.Thread | None = None
 
     def start(self) -> None:
-        """Write the first snapshot now and the next ones from a background thread."""
+        """Remove the snapshots of dead workers (a kill -9 leaves its file), write the first
+        snapshot now and the next ones from a background thread."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        remove_dead_snapshots(self.path.parent)
         self.write()
         self._thread = threading.Thread(target=self._run, daemon=True,
                                         name="framecast-worker-status")
@@ -62,11 +89,19 @@ class StatusWriter:
         partial.replace(self.path)
 
     def _run(self) -> None:
+        failing = False     # say it once when writing starts failing, once when it works again
         while not self._stop.wait(self.interval_s):
             try:
                 self.write()
             except OSError as exc:
-                log.warning("could not write the worker status (%s)", exc)
+                if not failing:
+                    log.warning("could not write the worker status (%s); retrying quietly",
+                                exc)
+                failing = True
+                continue
+            if failing:
+                log.info("the worker status is written again")
+                failing = False
 
     def stop(self) -> None:
         """Stop writing and remove the file (the worker is gone)."""

@@ -25,11 +25,13 @@ from pathlib import Path
 from typing import Any
 
 from framecast.blobs.base import BlobStore
+from framecast.core.errors import StorageUnavailable
 from framecast.core.task import HEARTBEAT_S, LEASE_S
 from framecast.db.queue import TaskQueue
 from framecast.media.images import ImageLimits
 from framecast.worker.messages import ChildState
 from framecast.worker.slot import (
+    Backoff,
     EngineResolver,
     Slot,
     SlotContext,
@@ -176,10 +178,14 @@ class Supervisor:
     def _reap_loop(self) -> None:
         """Expire overdue tasks, re-queue lapsed leases and keep the planner's statistics
         current; every worker may do this."""
+        backoff = Backoff()
         while not self._signal.sleep(self.reap_interval_s):
             try:
                 self.queue.expire_due()
                 self.queue.requeue_lapsed()
                 self.queue.refresh_statistics()
+                backoff.reset()
+            except StorageUnavailable as exc:    # a full disk: say so once per wait
+                backoff.wait(self._signal, "reaper: the store cannot record", exc)
             except Exception:
                 log.exception("reaper pass failed")

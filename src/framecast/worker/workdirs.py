@@ -74,6 +74,8 @@ class WorkDirs:
             name = entry.stem if entry.suffix == ".lock" else entry.name
             if name in live or entry.name.startswith("."):
                 continue
+            if _held(self.root / f"{name}.lock"):   # a worker that started since the listing
+                continue
             if entry.is_dir() and not entry.is_symlink():
                 shutil.rmtree(entry, ignore_errors=True)
             else:
@@ -85,11 +87,14 @@ class WorkDirs:
 
 
 def _held(lock: Path) -> bool:
-    """Whether a live process holds ``lock`` (its owner is alive)."""
+    """Whether a live process holds ``lock`` (its owner is alive). A lock file that cannot
+    be opened (another user's) counts as held: only one that is gone, or unlocked, is dead."""
     try:
         fd = os.open(lock, os.O_RDWR)
-    except OSError:
+    except FileNotFoundError:
         return False
+    except OSError:
+        return True
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError:

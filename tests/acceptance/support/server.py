@@ -114,10 +114,12 @@ class Server:
 def start_server(data_dir: Path, *, slots: int = 2, allow_private: bool = True,
                  extra_env: dict[str, str] | None = None,
                  extra_args: list[str] | None = None,
-                 models_toml: str = TEST_MODELS_TOML) -> Server:
+                 models_toml: str = TEST_MODELS_TOML,
+                 log_path: Path | None = None) -> Server:
     """Start ``python -m framecast serve`` and wait until ``/healthz`` answers 200.
 
-    ``models_toml`` is written to the data directory as the server's ``framecast.toml``."""
+    ``models_toml`` is written to the data directory as the server's ``framecast.toml``; the
+    log goes to ``log_path`` (default ``server.log`` in the data directory)."""
     port = free_port()
     data_dir.mkdir(parents=True, exist_ok=True)
     env = {k: v for k, v in os.environ.items() if not k.startswith("FRAMECAST_")}
@@ -129,7 +131,7 @@ def start_server(data_dir: Path, *, slots: int = 2, allow_private: bool = True,
     env.update(extra_env or {})
     config = data_dir / "framecast.toml"
     config.write_text(models_toml)
-    log_path = data_dir / "server.log"
+    log_path = log_path or data_dir / "server.log"
     log = log_path.open("wb")
     process = subprocess.Popen(
         [sys.executable, "-m", "framecast", "serve", "--host", "127.0.0.1", "--port", str(port),
@@ -149,6 +151,21 @@ def start_server(data_dir: Path, *, slots: int = 2, allow_private: bool = True,
     stop_server(server)
     raise RuntimeError(f"framecast serve did not answer /healthz within {START_TIMEOUT_S} s:\n"
                        f"{server.log_tail()}")
+
+
+@contextlib.contextmanager
+def server_on(database: str, data_dir: Path, **kwargs: Any) -> Iterator[Server]:
+    """``start_server`` on ``database`` ("sqlite", the data dir's, or "postgres", a fresh
+    schema), stopped afterwards; ``kwargs`` as ``start_server`` takes them."""
+    from tests.conftest import postgres_schema
+
+    with contextlib.ExitStack() as stack:
+        env = dict(kwargs.pop("extra_env", None) or {})
+        if database == "postgres":
+            env["FRAMECAST_DATABASE_URL"] = stack.enter_context(postgres_schema())
+        server = start_server(data_dir, extra_env=env, **kwargs)
+        stack.callback(stop_server, server)
+        yield server
 
 
 def stop_server(server: Server) -> None:

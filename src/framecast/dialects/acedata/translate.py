@@ -25,7 +25,7 @@ from urllib.parse import urlsplit
 from pydantic import ValidationError
 
 from framecast.core.errors import InvalidInput, MissingInput
-from framecast.core.spec import ImageInput, VideoSpec
+from framecast.core.spec import ImageInput, VideoSpec, one_spelling
 from framecast.core.task import Task, TaskStatus
 from framecast.dialects.acedata import wire
 
@@ -89,7 +89,8 @@ def video_spec_from_wire(req: wire.VideosRequest) -> VideoSpec:
         "resolution": req.resolution, "ratio": req.ratio, "frames": req.frames,
         "duration": None if req.duration == AUTO_DURATION else req.duration,
         "seed": req.seed, "watermark": req.watermark,
-        "camera_fixed": req.camera_fixed if req.camera_fixed is not None else req.camerafixed,
+        "camera_fixed": one_spelling({"camera_fixed": req.camera_fixed,
+                                      "camerafixed": req.camerafixed}, param="camera_fixed"),
         "return_last_frame": req.return_last_frame, "generate_audio": req.generate_audio,
         "service_tier": req.service_tier, "callback_url": callback_for(req.callback_url),
         "execution_expires_after": req.execution_expires_after,

@@ -160,8 +160,12 @@ class TaskRecord(BaseModel):
 
 
 class TasksBatchResponse(BaseModel):
-    """``retrieve_batch``: the caller's tasks among ``ids`` (unknown ids are left out)."""
+    """``retrieve_batch``: the caller's tasks among ``ids`` (unknown ids are left out).
+    ``success: true`` says the query itself worked (``mcp-seedance`` logs "API returned
+    success=false" for any answer without it; this one has no top-level ``data`` for it to
+    misread)."""
 
+    success: bool = True
     items: list[TaskRecord]
     count: int
 

@@ -28,7 +28,7 @@ from pydantic import ValidationError
 
 from framecast.core import sizes
 from framecast.core.errors import InvalidInput, MissingInput
-from framecast.core.spec import ImageInput, VideoSpec, check_seed
+from framecast.core.spec import ImageInput, VideoSpec, check_seed, one_spelling
 from framecast.core.task import Task, TaskStatus
 from framecast.dialects.aiml import wire
 from framecast.service.tasks import TaskService
@@ -128,12 +128,8 @@ def video_spec_from_wire(req: wire.VideoRequest,
 def camera_fixed(req: wire.VideoRequest) -> bool | None:
     """``camera_fixed`` or ``camerafixed`` (the same flag, two spellings; 400 if they
     disagree)."""
-    values = {name: declared(req, name) for name in ("camera_fixed", "camerafixed")}
-    given = {k: v for k, v in values.items() if v is not None}
-    if len(set(given.values())) > 1:
-        raise InvalidInput("`camera_fixed` and `camerafixed` disagree; send one of them",
-                           param="camera_fixed")
-    return next(iter(given.values()), None)
+    return one_spelling({name: declared(req, name) for name in ("camera_fixed", "camerafixed")},
+                        param="camera_fixed")
 
 
 def declared(req: wire.VideoRequest, name: str) -> Any:

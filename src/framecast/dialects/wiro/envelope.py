@@ -30,6 +30,7 @@ from framecast.core.errors import (
     InvalidState,
     NotFound,
     RateLimited,
+    RetryLater,
     Unauthorized,
 )
 from framecast.edge.envelope import Envelope, Problem
@@ -78,6 +79,9 @@ def framecast_error_response(exc: FramecastError) -> JSONResponse:
         return envelope(CODE_GENERAL, exc.message, 401)
     if isinstance(exc, RateLimited):
         return envelope(CODE_CONCURRENCY, exc.message, 429,
+                        {"Retry-After": exc.retry_after})
+    if isinstance(exc, RetryLater):   # (the store is full or down: passes)
+        return envelope(CODE_GENERAL, exc.message, exc.status,
                         {"Retry-After": exc.retry_after})
     log.error("wiro request failed: %s", exc.message)
     return envelope(CODE_GENERAL, exc.message if exc.status < 500 else INTERNAL,

@@ -45,10 +45,15 @@ class Params:
     files: dict[str, list[Upload]] = field(default_factory=dict)
 
     def text(self, name: str) -> str | None:
-        """The value as text; None when absent, null or empty."""
+        """The value as text; None when absent, null or empty; a JSON list or object is
+        refused (every Wiro parameter is a string, a number or a boolean)."""
         value = self.values.get(name)
-        if value is None or isinstance(value, (dict, list)):
+        if value is None:
             return None
+        if isinstance(value, (dict, list)):
+            raise InvalidInput(f"Request parameter [{name}] must be a string, not a JSON "
+                               f"{'list' if isinstance(value, list) else 'object'}",
+                               param=name)
         text = str(value).strip() if not isinstance(value, bool) else str(value).lower()
         return text or None
 
@@ -168,6 +173,8 @@ async def _read_form(request: Request) -> Params:
                 if data:
                     params.files.setdefault(name, []).append(
                         Upload(value.filename or "", value.content_type or "", data))
+            elif "\x00" in name or "\x00" in value:   # (as the JSON parser refuses it)
+                raise InvalidInput(INVALID_BODY, param="body")
             else:
                 previous = params.values.get(name)
                 if previous and value:        # a repeated field: Wiro's comma-separated list

@@ -22,11 +22,12 @@ from typing import Annotated, Any
 import anyio
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
 from pydantic import BaseModel
 
 from framecast.core.errors import InvalidInput, InvalidState, NotFound
 from framecast.core.spec import ImageSpec, VideoSpec
-from framecast.core.task import Task
+from framecast.core.task import LIST_OFFSET_MAX, Task
 from framecast.db.task_extras import TaskExtras
 from framecast.dialects.wiro import translate, wire
 from framecast.dialects.wiro.auth import wiro_owner
@@ -95,7 +96,8 @@ async def _find_async(request: Request, owner: Owner) -> tuple[Params, Task, Tas
     return params, task, extras
 
 
-@router.post("/Run/{owner_slug}/{model_slug}", response_model=wire.RunResponse)
+@router.post("/Run/{owner_slug}/{model_slug}", response_model=wire.RunResponse | wire.ErrorResponse,
+             responses=wire.ERROR_RESPONSES)
 async def run(owner_slug: str, model_slug: str, request: Request,
               owner: OwnerDep) -> JSONResponse:
     """Run a Seedance (video) or Seedream (image) model; answers the task id and token."""
@@ -119,14 +121,16 @@ async def run(owner_slug: str, model_slug: str, request: Request,
     return _render(wire.RunResponse(taskid=task.id, socketaccesstoken=token), task)
 
 
-@router.post("/Task/Detail", response_model=wire.TaskListResponse)
+@router.post("/Task/Detail", response_model=wire.TaskListResponse | wire.ErrorResponse,
+             responses=wire.ERROR_RESPONSES)
 async def task_detail(request: Request, owner: OwnerDep) -> JSONResponse:
     """One task of the caller, in a one-item ``tasklist``."""
     _, task, extras = await _find_async(request, owner)
     return _render(translate.detail([_item(request, task, extras)]), task)
 
 
-@router.post("/Task/Cancel", response_model=wire.TaskActionResponse)
+@router.post("/Task/Cancel", response_model=wire.TaskActionResponse | wire.ErrorResponse,
+             responses=wire.ERROR_RESPONSES)
 async def task_cancel(request: Request, owner: OwnerDep) -> JSONResponse:
     """Cancel a queued task (a running one: use Kill)."""
     _, task, extras = await _find_async(request, owner)
@@ -138,7 +142,8 @@ async def task_cancel(request: Request, owner: OwnerDep) -> JSONResponse:
     return _render(wire.TaskActionResponse(tasklist=[_item(request, task, extras)]), task)
 
 
-@router.post("/Task/Kill", response_model=wire.TaskActionResponse)
+@router.post("/Task/Kill", response_model=wire.TaskActionResponse | wire.ErrorResponse,
+             responses=wire.ERROR_RESPONSES)
 async def task_kill(request: Request, owner: OwnerDep) -> JSONResponse:
     """Kill a running (or queued) task; answers once it is ``task_cancel`` (or after
     ``KILL_WAIT_S``, still stopping)."""
@@ -155,7 +160,7 @@ async def task_kill(request: Request, owner: OwnerDep) -> JSONResponse:
     return _render(wire.TaskActionResponse(tasklist=[_item(request, task, extras)]), task)
 
 
-@router.post("/Task/InputOutputDelete")
+@router.post("/Task/InputOutputDelete", responses=wire.ERROR_RESPONSES)
 async def task_files_delete(request: Request, owner: OwnerDep) -> JSONResponse:
     """Delete a finished task's input and output files (the record stays); idempotent."""
     _, task, extras = await _find_async(request, owner)
@@ -169,7 +174,8 @@ async def task_files_delete(request: Request, owner: OwnerDep) -> JSONResponse:
     return JSONResponse({"result": True, "errors": []})
 
 
-@router.post("/Task/List", response_model=wire.TaskListResponse)
+@router.post("/Task/List", response_model=wire.TaskListResponse | wire.ErrorResponse,
+             responses=wire.ERROR_RESPONSES)
 async def task_list(request: Request, owner: OwnerDep) -> JSONResponse:
     """The caller's tasks: ``start``/``limit`` page them, ``order`` DESC (newest first,
     default) or ASC, ``modelName`` filters by ``owner/model`` as sent to Run."""
@@ -177,7 +183,7 @@ async def task_list(request: Request, owner: OwnerDep) -> JSONResponse:
     order = (params.text("order") or "DESC").upper()
     if order not in ("DESC", "ASC"):
         raise InvalidInput("Request parameter [order] must be one of DESC, ASC", param="order")
-    start = params.integer("start", 0, 10**9) or 0
+    start = params.integer("start", 0, LIST_OFFSET_MAX) or 0
     limit = params.integer("limit", 1, LIST_LIMIT_MAX) or 20
     model = params.text("modelName")
     return JSONResponse(await anyio.to_thread.run_sync(
@@ -199,7 +205,16 @@ def _list_page(request: Request, owner: Owner, model: str | None, start: int, li
     return translate.detail(items, total).model_dump(mode="json")
 
 
-def _unknown_route() -> JSONResponse:
+def _unknown_route(request: Request) -> JSONResponse:
+    """404 "Error parsing url." for an unknown path; 405 with ``Allow`` for a known path
+    asked with another method (``PUT /v1/Task/Detail``)."""
+    path = request.url.path
+    allowed = sorted({method for route in router.routes if isinstance(route, APIRoute)
+                      and route.include_in_schema and route.path_regex.match(path)
+                      for method in route.methods or ()})
+    if allowed:
+        return envelope(CODE_GENERAL, f"Method {request.method} is not allowed here; use "
+                        f"{', '.join(allowed)}.", 405, {"Allow": ", ".join(allowed)})
     return envelope(CODE_GENERAL, PARSE_URL_ERROR, 404)
 
 

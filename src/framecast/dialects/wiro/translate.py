@@ -144,15 +144,27 @@ def _input_images(params: Params, names: tuple[str, str], role: str, *,
     images = [ImageInput(role=role, url=_data_uri(u.data), param=file_name)   # type: ignore[arg-type]
               for u in params.files.get(file_name, [])]
     for name in (url_name, file_name):
-        text = params.text(name)
-        for part in (p.strip() for p in (text or "").split(",")):
-            if part:
-                url = Params(values={name: part}).url(name, data_uri=True)
-                images.append(ImageInput(role=role, url=url or part, param=name))  # type: ignore[arg-type]
+        for part in split_urls(params.text(name) or ""):
+            url = Params(values={name: part}).url(name, data_uri=True)
+            images.append(ImageInput(role=role, url=url or part, param=name))  # type: ignore[arg-type]
     if len(images) > limit:
         raise InvalidInput(f"Request parameter [{url_name}] takes at most {limit} image"
                            f"{'s' if limit > 1 else ''}, got {len(images)}", param=url_name)
     return images
+
+
+def split_urls(text: str) -> list[str]:
+    """A comma-separated list of URLs, where a ``data:`` URI keeps the comma between its
+    header and its payload (``data:image/png;base64,iVBOR…``)."""
+    parts = [part.strip() for part in text.split(",")]
+    urls: list[str] = []
+    while parts:
+        part = parts.pop(0)
+        if part[:5].lower() == "data:" and parts:
+            part = f"{part},{parts.pop(0)}"
+        if part:
+            urls.append(part)
+    return urls
 
 
 def _data_uri(data: bytes) -> str:

@@ -8,9 +8,28 @@ form fields (all strings in a form), parsed in ``params.py`` and ``translate.py`
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel
+
+
+class ErrorItem(BaseModel):
+    """One error: Wiro's code (0 general, 1 no such task, 96 too many tasks) and words."""
+
+    code: int
+    message: str
+
+
+class ErrorResponse(BaseModel):
+    """Every Wiro error: HTTP 200 for a refused request (the Wiro contract), else 401, 404,
+    405, 429 or 500, always this body."""
+
+    result: Literal[False] = False
+    errors: list[ErrorItem]
+
+
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: {"model": ErrorResponse} for status in (401, 404, 405, 429, 500)}
 
 
 class RunResponse(BaseModel):
