@@ -3,6 +3,7 @@ the queue): resumable events, task operations, models, usage, /readyz and /metri
 
 from __future__ import annotations
 
+import json
 import shutil
 import time
 from collections.abc import Iterator
@@ -296,3 +297,31 @@ def test_readyz(native_server: Server, tmp_path: Path) -> None:
     finally:
         stop_server(api_only)
     assert_clean_log(api_only)
+
+
+def test_what_the_engine_did_reaches_the_client(http: httpx.Client) -> None:
+    """A first+last task with a camera word and audio asked for: the motion engine morphs
+    (mode), cannot move the camera between two fixed frames nor make sound, and says so; the
+    native task carries it as ``engine_info``, the Ark GET as ``X-Framecast-Engine-Info``."""
+    import base64
+    import io
+
+    from PIL import Image
+    from skimage import data as photos
+
+    def uri(pixels: object) -> str:
+        out = io.BytesIO()
+        Image.fromarray(pixels).convert("RGB").save(out, "JPEG", quality=90)   # type: ignore[arg-type]
+        return "data:image/jpeg;base64," + base64.b64encode(out.getvalue()).decode()
+
+    created = create(http, "seedance-1-0-pro-250528", prompt="orbit left around the cup",
+                     first_frame=uri(photos.coffee()), last_frame=uri(photos.chelsea()),
+                     resolution="480p", frames=29, generate_audio=True)
+    task = wait_native(http, created["id"])
+    assert task["status"] == "succeeded", task
+    info = task["engine_info"]
+    assert info["engine"] == "motion" and info["mode"] == "first_last", info
+    assert "orbit_left" in info["camera_not_applied"], info
+    assert "not generated" in info["audio"], info
+    ark = http.get(f"/api/v3/contents/generations/tasks/{created['id']}")
+    assert json.loads(ark.headers["X-Framecast-Engine-Info"]) == info

@@ -119,6 +119,10 @@ def test_video_from_uploaded_first_frame(page: Any, server: Server, first_frame_
     expect(card.get_by_label("Progress")).to_have_attribute("value", "100")
     expect(card.locator(".progress-text")).to_contain_text("100 %")
     expect(card.locator(".meta")).to_contain_text("engine motion")
+    # what the engine did, from the X-Framecast-Engine-Info header of the Ark GET
+    info = card.get_by_label("What the engine did")
+    expect(info).to_contain_text("mode")
+    expect(info).to_contain_text("push_in")
 
     video = card.locator("video")
     expect(video).to_be_visible()

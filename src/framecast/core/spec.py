@@ -72,6 +72,7 @@ class VideoSpec(_Spec):
     fps: int = 24
     camera_fixed: bool = False
     generate_audio: bool = False
+    audio_ignored: bool = False    # resolved: audio was asked of an engine without it
     return_last_frame: bool = False
     service_tier: ServiceTier = "default"
     callback_url: str | None = None

@@ -119,6 +119,7 @@ class Task:
     finished_at: float | None = None
     expires_at: float = 0.0
     engine_seconds: float = 0.0
+    engine_info: dict[str, Any] | None = None   # what the engine reported doing (succeeded)
 
     @property
     def terminal(self) -> bool:

@@ -228,6 +228,7 @@ PROGRESS = (update(tasks).where(_fenced())
 FINISH = (update(tasks).where(_fenced())
           .values(status=SUCCEEDED, outputs=_p("p_outputs", JSONType), seed=_p("p_seed"),
                   usage_tokens=_p("p_usage_tokens"), engine_seconds=_p("p_engine_seconds"),
+                  engine_info=_p("p_engine_info", JSONType),
                   progress=1.0, step=T.total_steps, **_ENDED)
           .returning(*tasks.c))
 

@@ -347,13 +347,15 @@ class TaskQueue:
         return HeartbeatReply(bool(row.cancel_requested), row.cancel_reason)
 
     def finish(self, task_id: str, lease_token: str, *, outputs: builtins.list, seed: int | None,
-               usage_tokens: int, engine_seconds: float) -> Task:
+               usage_tokens: int, engine_seconds: float,
+               engine_info: dict[str, Any] | None = None) -> Task:
         """running → succeeded with outputs, in one transaction; ``LeaseLost`` if fenced out.
-        ``outputs`` holds ``OutputFile`` objects or their dicts."""
+        ``outputs`` holds ``OutputFile`` objects or their dicts; ``engine_info`` is what the
+        engine reported doing."""
         files = [o.to_dict() if isinstance(o, OutputFile) else dict(o) for o in outputs]
         params = {"p_id": task_id, "p_token": lease_token, "p_now": self.clock(),
                   "p_outputs": files, "p_seed": seed, "p_usage_tokens": usage_tokens,
-                  "p_engine_seconds": engine_seconds}
+                  "p_engine_seconds": engine_seconds, "p_engine_info": engine_info}
         row = self._write_one(q.FINISH_UNHOOKED, params)
         if row is None:   # a callback to record with it, or the lease is gone
             row = self._write_final(q.FINISH, params)

@@ -67,4 +67,4 @@ def task_from_row(row: Row[Any] | dict[str, Any]) -> Task:
         usage_tokens=m["usage_tokens"], seed=m["seed"], callback_url=m["callback_url"],
         worker_id=m["worker_id"], created_at=m["created_at"], updated_at=m["updated_at"],
         started_at=m["started_at"], finished_at=m["finished_at"], expires_at=m["expires_at"],
-        engine_seconds=m["engine_seconds"])
+        engine_seconds=m["engine_seconds"], engine_info=m.get("engine_info"))

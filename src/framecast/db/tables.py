@@ -92,6 +92,7 @@ tasks = Table(
     Column("finished_at", Double, nullable=True),
     Column("expires_at", Double, nullable=False),
     Column("engine_seconds", Double, nullable=False, server_default=text("0")),
+    Column("engine_info", JSONType, nullable=True),        # what the engine did (0007)
     # the queue itself, in claim order (default tier before flex, then priority, oldest
     # first, id): a claim reads its first entries and sorts nothing, however long the
     # backlog (revision 0003; SQLite's claim names it, PostgreSQL's planner picks it once

@@ -300,7 +300,7 @@ class MotionEngine(Engine):
             files.append(OutputFileInfo(name="last_frame.png", path=last_path,
                                         content_type="image/png", width=width, height=height))
         info = dict(plan.info, engine=self.name)
-        if spec.generate_audio:
+        if spec.generate_audio or spec.audio_ignored:
             info["audio"] = "not generated: the motion engine makes silent videos"
         return EngineOutputs(files=files, seed=seed, info=info)
 

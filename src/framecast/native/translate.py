@@ -154,7 +154,8 @@ def task_to_native(task: Task, file_url: FileUrl, *, now: float | None = None
         cancel_requested=task.cancel_requested, service_tier=task.service_tier,
         created_at=task.created_at, started_at=task.started_at, finished_at=task.finished_at,
         error=task_error(task), outputs=outputs(task, file_url), spec=public_spec(task.spec),
-        usage_tokens=task.usage_tokens, engine_seconds=round(task.engine_seconds, 3))
+        usage_tokens=task.usage_tokens, engine_seconds=round(task.engine_seconds, 3),
+        engine_info=task.engine_info)
 
 
 def task_json(task: Task, file_url: FileUrl) -> dict[str, Any]:

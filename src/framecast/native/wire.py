@@ -137,6 +137,10 @@ class NativeTask(BaseModel):
     spec: dict[str, Any]
     usage_tokens: int
     engine_seconds: float
+    engine_info: dict[str, Any] | None = Field(
+        default=None, description="What the engine did, once the task succeeded: the motion "
+        "engine's mode, camera moves (and those it could not apply), a diffusers engine's "
+        "steps, scheduler and retiming.")
 
 
 class TaskList(BaseModel):

@@ -58,7 +58,8 @@ def fill_video_spec(spec: VideoSpec, entry: ModelEntry, caps: Capabilities) -> V
     if out.seed is None or out.seed == -1:
         out.seed = secrets.randbelow(SEED_RANGE)
     if out.generate_audio and not caps.audio:
-        out.generate_audio = False    # the vendor: models without audio ignore the flag
+        out.generate_audio = False    # the vendor: models without audio ignore the flag …
+        out.audio_ignored = True      # … and the engine says so in the task's engine_info
     return out
 
 

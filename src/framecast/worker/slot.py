@@ -419,7 +419,8 @@ class Slot:
         try:
             self.ctx.queue.finish(task.id, run.token, outputs=outputs, seed=done.seed,
                                   usage_tokens=task.usage_tokens,
-                                  engine_seconds=done.engine_seconds)
+                                  engine_seconds=done.engine_seconds,
+                                  engine_info=done.info or None)
         except LeaseLost:
             log.warning("task %s attempt %d finished after its lease was lost; dropping its "
                         "outputs", task.id, task.attempt)

@@ -14,6 +14,7 @@ front door serves them, and their parameters are read without FastAPI's solver.
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 from typing import Annotated
 
@@ -32,10 +33,21 @@ from framecast.edge.state import task_service
 
 DIALECT = translate.DIALECT
 ENGINE_HEADER = "X-Framecast-Engine"
+ENGINE_INFO_HEADER = "X-Framecast-Engine-Info"
 PAGE_MAX = 500
 
 router = APIRouter(prefix="/api/v3", route_class=ENVELOPE.route, tags=["ark"])
 OwnerDep = Annotated[Owner, Depends(require_owner)]
+
+
+def engine_headers(task: Task) -> dict[str, str]:
+    """``X-Framecast-Engine``, and once the task succeeded ``X-Framecast-Engine-Info``: what the
+    engine did, as compact JSON (Ark's task object has no field for it)."""
+    headers = {ENGINE_HEADER: task.engine}
+    if task.engine_info:
+        headers[ENGINE_INFO_HEADER] = json.dumps(task.engine_info, separators=(",", ":"),
+                                                 sort_keys=True)
+    return headers
 
 
 def _render(model: BaseModel, task: Task | None = None) -> JSONResponse:
@@ -71,7 +83,7 @@ async def get_task(task_id: str, request: Request, owner: OwnerDep) -> JSONRespo
     """One video task of the caller."""
     task = await _video_task(request, task_id, owner)
     return JSONResponse(translate.task_dict(task, task_service(request).file_url),
-                        headers={ENGINE_HEADER: task.engine})
+                        headers=engine_headers(task))
 
 
 @router.get("/contents/generations/tasks", response_model=wire.ListTasksResponse)

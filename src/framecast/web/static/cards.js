@@ -157,6 +157,7 @@ export class VideoCard extends Card {
       task.usage?.total_tokens && `${task.usage.total_tokens.toLocaleString()} tokens`,
     ].filter(Boolean);
     replace(this.meta, facts.join(" · "));
+    if (task.engine_info) this.meta.after(engineInfo(task.engine_info));
     const videoUrl = task.content?.video_url;
     const lastUrl = task.content?.last_frame_url;
     if (!videoUrl) return;
@@ -193,6 +194,17 @@ export class VideoCard extends Card {
     this.watcher.stop();
     super.close();
   }
+}
+
+/** What the engine reported doing (mode, camera moves, what it could not apply), as a
+ * definition list; nested values as compact JSON. */
+function engineInfo(info) {
+  const show = (value) => (Array.isArray(value) ? value.join(", ")
+    : typeof value === "object" && value !== null ? JSON.stringify(value) : String(value));
+  const rows = Object.entries(info).filter(([key]) => key !== "engine")
+    .flatMap(([key, value]) => [h("dt", { text: key.replaceAll("_", " ") }),
+      h("dd", { text: show(value) })]);
+  return h("dl", { class: "engine-info muted", "aria-label": "What the engine did" }, ...rows);
 }
 
 export class ImageCard extends Card {

@@ -241,6 +241,10 @@ export class TaskWatcher {
     const { data, response } = await this.api.json("GET", path,
       { signal: this.controller.signal });
     data.engine = data.engine || response.headers.get("X-Framecast-Engine") || undefined;
+    const info = response.headers.get("X-Framecast-Engine-Info");   // once it succeeded
+    if (info) {
+      try { data.engine_info = JSON.parse(info); } catch { /* shown without it */ }
+    }
     return data;
   }
 }
