@@ -10,7 +10,8 @@ prompt words                content in frame
 ==========================  =================================================================
 push in, zoom in, dolly in  grows about the centre (scale rises monotonically)
 pull back, zoom out, dolly  shrinks; the clip starts cropped in and ends on the whole canvas
-out
+out                         (text-to-video only: from a first frame, which the clip starts
+                            on exactly, the motion engine does not play it; see motion.py)
 pan left / pan right        moves right / left (the camera turns left / right)
 truck left / truck right    moves right / left, further than a pan
 tilt up / tilt down         moves down / up (the camera turns up / down)
@@ -69,8 +70,9 @@ _MOVE_DELTAS: dict[str, tuple[float, float, float, float, float]] = {
 CAMERA_MOVES: tuple[str, ...] = tuple(_MOVE_DELTAS)
 
 # Moves a seed may pick when the prompt names none: gentle, all readable in a short clip.
-_SEEDED_MOVES: tuple[str, ...] = ("push_in", "pull_back", "pan_left", "pan_right", "tilt_up",
-                                  "tilt_down", "orbit_left", "orbit_right", "crane_up")
+# (No pull back: from a first frame it would need picture from outside it.)
+_SEEDED_MOVES: tuple[str, ...] = ("push_in", "pan_left", "pan_right", "tilt_up", "tilt_down",
+                                  "orbit_left", "orbit_right", "crane_up")
 _SEEDED_STRENGTH = (0.3, 0.6)
 
 _WEAK_STRENGTH = 0.55

@@ -128,6 +128,15 @@ class MotionPlan:
         return self.timeline.frames
 
 
+# A pull back (zoom out, dolly out) shows more than the frame it starts from: from the first
+# frame, the clip's promised start, that picture does not exist, so these moves are not played
+# from one; they are reported in ``camera_not_applied``. (Text-to-video has no such start: the
+# move plays there.)
+NEEDS_OUTSIDE = frozenset({"pull_back", "zoom_out", "dolly_out"})
+NEEDS_OUTSIDE_REASON = ("a pull back or zoom out needs picture from outside the first frame, "
+                        "and the clip starts on that frame exactly")
+
+
 def plan_camera(spec: VideoSpec, mode: str) -> tuple[CameraPath, dict[str, Any]]:
     """The camera path for a resolved spec, and what to report about it."""
     assert spec.width and spec.height and spec.frames_total and spec.seed is not None
@@ -140,6 +149,12 @@ def plan_camera(spec: VideoSpec, mode: str) -> tuple[CameraPath, dict[str, Any]]
     else:
         moves, source = plan_camera_moves(spec.prompt, camera_fixed=spec.camera_fixed,
                                           seed=spec.seed)
+        if mode == "first_frame":   # the clip starts on the image: nothing from outside it
+            dropped = [m.name for m in moves if m.name in NEEDS_OUTSIDE]
+            if dropped:
+                moves = [m for m in moves if m.name not in NEEDS_OUTSIDE]
+                info["camera_not_applied"] = dropped
+                info["camera_not_applied_reason"] = NEEDS_OUTSIDE_REASON
     camera = CameraPath(moves, spec.width, spec.height, spec.frames_total)
     info.update(camera=camera.describe(), camera_source=source)
     if source == "seed":
