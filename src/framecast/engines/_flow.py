@@ -22,6 +22,7 @@ import cv2
 import numpy as np
 
 FLOW_LONG_SIDE = 512
+EDGE_FADE_PX = 64.0   # the flow fades to nothing over this band at the frame's edges
 # Blend weights vary slowly; they are worked out on a coarser grid, cheap per frame.
 WEIGHT_LONG_SIDE = 160
 # Forward-backward mismatch (flow-resolution pixels) at which a pixel counts as half hidden.
@@ -78,6 +79,18 @@ class _NodeUpsampler:
         return coords
 
 
+def _edge_fade(small: tuple[int, int], size: tuple[int, int]) -> np.ndarray:
+    """On the small grid (H×W×1): 0 at the frame's edge, rising smoothly to 1 at
+    ``EDGE_FADE_PX`` output pixels inside it."""
+    width, height = size
+    xs = (np.arange(small[0]) + 0.5) * (width / small[0]) - 0.5
+    ys = (np.arange(small[1]) + 0.5) * (height / small[1]) - 0.5
+    dx = np.minimum(xs, width - 1 - xs)
+    dy = np.minimum(ys, height - 1 - ys)
+    d = np.clip(np.minimum(dx[None, :], dy[:, None]) / EDGE_FADE_PX, 0.0, 1.0)
+    return (d * d * (3.0 - 2.0 * d)).astype(np.float32)[..., None]
+
+
 def _gray(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     small = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
     code = cv2.COLOR_RGBA2GRAY if image.shape[2] == 4 else cv2.COLOR_RGB2GRAY
@@ -119,8 +132,12 @@ class FlowMorph:
         visible_1in0 = _visibility(flow_10, flow_01, small_grid)
         # Flows stay on the small grid but are measured in output pixels from here on.
         to_output = np.array([width / small[0], height / small[1]], dtype=np.float32)
-        self._flow_01 = flow_01 * to_output
-        self._flow_10 = flow_10 * to_output
+        # … and fade to nothing at the frame's edges: an edge pixel's flow points past the
+        # frame (what it would fetch is not in either keyframe), and a warp that fetches there
+        # repeats the edge pixel into a streak; the edges cross-fade instead
+        fade = _edge_fade(small, (width, height))
+        self._flow_01 = flow_01 * to_output * fade
+        self._flow_10 = flow_10 * to_output * fade
         self._upsampler = _NodeUpsampler(small, self._size)
         # The same, shrunk to the weight grid.
         weight_scale = min(1.0, WEIGHT_LONG_SIDE / max(small))
