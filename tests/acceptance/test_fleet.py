@@ -40,6 +40,7 @@ from tests.acceptance.support.server import (
     stop_server,
     wait_task,
 )
+from tests.polling import eventually
 from tests.s3server import S3Server
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
@@ -134,16 +135,6 @@ def attempts(database_url: str) -> dict[str, int]:
         engine.dispose()
 
 
-def eventually(condition: Any, timeout_s: float = 30.0) -> bool:
-    """Whether ``condition()`` holds within ``timeout_s``."""
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.02)
-    return True
-
-
 def wait_running(database_url: str, worker: Worker, timeout_s: float = 60.0) -> str:
     """Wait until ``worker`` runs a task; its id."""
     deadline = time.monotonic() + timeout_s
@@ -186,7 +177,7 @@ def test_a_fleet_sharing_only_postgres_and_s3_loses_nothing(
         # node loss: worker a and its engine child die mid-task
         killed_task = wait_running(database_url, a)
         work = a.data_dir / "work"
-        assert eventually(lambda: any(work.rglob(killed_task)))
+        assert eventually(lambda: any(work.rglob(killed_task)), timeout_s=30)
         os.killpg(a.process.pid, signal.SIGKILL)
         a.process.wait(timeout=10)
         assert any(work.rglob(killed_task)), "the killed attempt left nothing to sweep"

@@ -33,6 +33,7 @@ from framecast.engines.base import Capabilities, Engine, EngineOutputs
 from framecast.engines.testing import write_placeholder_outputs
 from framecast.worker.messages import ChildState
 from framecast.worker.supervisor import Supervisor
+from tests.polling import eventually
 
 pytestmark = pytest.mark.slow
 OWNER = "alice"
@@ -179,16 +180,6 @@ def world(tmp_path: Path) -> Iterator[World]:
         for sup in w.supervisors:
             sup.stop(timeout=0)
         queue.close()
-
-
-def eventually(condition: Callable[[], bool], timeout_s: float = 5.0) -> bool:
-    """Whether ``condition`` becomes true within ``timeout_s``."""
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.02)
-    return True
 
 
 def running_with_progress(task: Task) -> bool:

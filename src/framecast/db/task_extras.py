@@ -19,6 +19,7 @@ from sqlalchemy.exc import IntegrityError
 from framecast.core.errors import InvalidInput
 from framecast.db import queries as q
 from framecast.db.database import autocommit, write_lock
+from framecast.db.queue import has_nul
 
 
 @dataclass
@@ -63,7 +64,7 @@ class TaskExtrasStore:
 
     def get(self, task_id: str) -> TaskExtras | None:
         """The row of a task, if its dialect wrote one."""
-        if "\x00" in task_id:
+        if has_nul(task_id):
             return None
         with self._auto.connect() as conn:
             row = conn.execute(q.TASK_EXTRAS, {"p_id": task_id}).first()
@@ -71,7 +72,7 @@ class TaskExtrasStore:
 
     def by_token(self, access_token: str) -> TaskExtras | None:
         """The row whose access token is ``access_token``."""
-        if "\x00" in access_token:
+        if has_nul(access_token):
             return None
         with self._auto.connect() as conn:
             row = conn.execute(q.TASK_EXTRAS_BY_TOKEN, {"p_token": access_token}).first()

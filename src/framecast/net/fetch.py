@@ -39,7 +39,7 @@ from framecast.net.guard import (
     GuardedBackend,
     GuardRefusal,
     Resolver,
-    deny_reason,
+    denied_address,
     getaddrinfo_resolver,
     is_ambiguous_numeric_host,
     is_denied,
@@ -153,9 +153,8 @@ async def check_url(url: str, *, param: str, policy: FetchPolicy) -> None:
                                                            abandon_on_cancel=True)
         except (TimeoutError, OSError):
             return
-    for address in addresses:
-        if (reason := deny_reason(address, allow_private=policy.allow_private)) is not None:
-            raise FetchFailed(f"`{param}` resolves to {address}, {reason}", param=param)
+    if (refusal := denied_address(addresses, allow_private=policy.allow_private)):
+        raise FetchFailed(f"`{param}` resolves to {refusal}", param=param)
 
 
 def guarded_client(policy: FetchPolicy, **httpx_kwargs: Any) -> httpx.AsyncClient:

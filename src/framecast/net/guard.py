@@ -133,6 +133,15 @@ def deny_reason(address: str, *, allow_private: bool = False) -> str | None:
     return None
 
 
+def denied_address(addresses: list[str], *, allow_private: bool = False) -> str | None:
+    """"<address>, <reason>" for the first of a name's addresses the guard refuses, or None:
+    one refused address refuses the name, whichever one a connection would reach."""
+    for address in addresses:
+        if (reason := deny_reason(address, allow_private=allow_private)) is not None:
+            return f"{address}, {reason}"
+    return None
+
+
 def is_denied(ip: str, *, allow_private: bool = False) -> bool:
     """True if the guard refuses to connect to the numeric address ``ip``."""
     return deny_reason(ip, allow_private=allow_private) is not None
@@ -222,9 +231,8 @@ class GuardedBackend(httpcore.AsyncNetworkBackend):
         if not self._allow_private and port not in self._allowed_ports:
             raise GuardRefusal(host, f"uses port {port}; {ports_hint(self._allowed_ports)}")
         addresses = await self._addresses(host, port, timeout)
-        for address in addresses:
-            if (reason := deny_reason(address, allow_private=self._allow_private)) is not None:
-                raise GuardRefusal(host, f"resolves to {address}, {reason}")
+        if (refusal := denied_address(addresses, allow_private=self._allow_private)):
+            raise GuardRefusal(host, f"resolves to {refusal}")
         last_error: Exception | None = None
         for address in addresses:
             try:

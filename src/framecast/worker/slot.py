@@ -374,7 +374,7 @@ class Slot:
             log.info("task %s: shutting down; killing the engine and handing the task back",
                      task.id)
             proc.kill()
-            self._release(run)
+            self._release(run.task, run.token)
             return False
         return True
 
@@ -455,17 +455,15 @@ class Slot:
     def _hand_back(self, task: Task, token: str, cause: BaseException) -> None:
         """Storage trouble (a full disk, an unreachable store) stopped this attempt: the task
         goes back to the queue, no failed attempt counted, and this slot backs off."""
+        self._release(task, token)
+        self.storage_trouble = cause
+
+    def _release(self, task: Task, token: str) -> None:
+        """Back to the queue, uncounted (a drain that ran out, storage trouble)."""
         try:
             self.ctx.queue.release(task.id, token)
         except LeaseLost:
             log.warning("task %s: lease lost before it could be handed back", task.id)
-        self.storage_trouble = cause
-
-    def _release(self, run: _Run) -> None:
-        try:
-            self.ctx.queue.release(run.task.id, run.token)
-        except LeaseLost:
-            log.warning("task %s: lease lost before it could be handed back", run.task.id)
 
     def _drop_outputs(self, task: Task) -> None:
         try:
