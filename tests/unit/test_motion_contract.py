@@ -10,18 +10,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import av
 import cv2
 import numpy as np
 import pytest
 from PIL import Image
 from skimage import data as photos
 
-from framecast.core.spec import ImageInput, VideoSpec
 from framecast.engines._camera import CAMERA_MOVES, plan_camera_moves
-from framecast.engines.base import EngineInputs, InputImage
-from framecast.engines.motion import MotionEngine
 from framecast.media.images import fit_cover, fit_last_frame
+from tests.unit.support.motion import run_motion
 
 W, H = 864, 480          # 480p 16:9
 FRAMES = 29
@@ -42,19 +39,8 @@ def luma_psnr(frame_yuv: np.ndarray, rgb: np.ndarray) -> float:
 
 def render(prompt: str, seed: int, images: list[tuple[str, Image.Image]],
            work: Path) -> tuple[list[np.ndarray], dict]:
-    """Run the engine; (every decoded frame as I420, the task's info)."""
-    spec = VideoSpec(model="m", prompt=prompt, resolution="480p", ratio="16:9", width=W,
-                     height=H, frames_total=FRAMES, fps=24, seed=seed, frames=FRAMES,
-                     images=[ImageInput(role=role, url="data:") for role, _ in images])  # type: ignore[arg-type]
-    work.mkdir(parents=True, exist_ok=True)
-    inputs = EngineInputs(images=[InputImage(role=role, image=image)   # type: ignore[arg-type]
-                                  for role, image in images], work_dir=work)
-    out = MotionEngine().run(spec, inputs, lambda step, total: None, lambda: False)
-    video = next(f.path for f in out.files if f.name == "video.mp4")
-    with av.open(str(video)) as container:
-        frames = [f.to_ndarray(format="yuv420p") for f in container.decode(video=0)]
-    assert len(frames) == FRAMES
-    return frames, out.info
+    """Run the engine at 480p 16:9; (every decoded frame as I420, the task's info)."""
+    return run_motion(prompt, seed, images, work, size=(W, H), frames=FRAMES)
 
 
 WORDS = [name.replace("_", " ") for name in CAMERA_MOVES]

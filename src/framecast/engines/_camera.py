@@ -27,9 +27,10 @@ roll left / roll right      turns clockwise / counter-clockwise (the camera roll
 "tripod", "no camera movement" (or ``camera_fixed``) mean no global motion at all.
 
 Several moves play in prompt order, each over an equal share of the clip, eased in and out
-(smoothstep), so the camera comes to rest between moves. No frame ever shows a border: where
-a move would look past the canvas edge, the frame is zoomed in just enough to stay covered,
-and the frame at rest is the canvas itself, pixel for pixel.
+(smoothstep), so the camera comes to rest between moves. No frame ever shows a border: the
+canvas may carry margins (picture the cover fit cut off), which a move travels into first;
+where it would still look past the canvas edge, the frame is zoomed in just enough to stay
+covered. The frame at rest is the fitted frame itself, pixel for pixel.
 """
 
 from __future__ import annotations
@@ -173,20 +174,28 @@ def _smoothstep(x: np.ndarray) -> np.ndarray:
 class CameraPath:
     """Per-frame transforms of a camera path over ``frames`` frames of ``width``×``height``.
 
-    ``matrix(i)`` maps canvas pixels to output pixels (3×3); ``apply(canvas, i)`` renders
-    frame ``i`` from a canvas of the output size. A path with no moves is the identity.
+    ``matrix(i)`` maps fitted-frame pixels to output pixels (3×3); ``apply(canvas, i)``
+    renders frame ``i`` from a canvas of the output size plus ``margins`` (x, y) on each
+    side; ``scales[i]`` is the zoom the viewer sees. A path with no moves is the identity.
     """
 
-    def __init__(self, moves: list[CameraMove], width: int, height: int, frames: int) -> None:
+    def __init__(self, moves: list[CameraMove], width: int, height: int, frames: int, *,
+                 margins: tuple[int, int] = (0, 0)) -> None:
         self.moves = list(moves)
         self.width = width
         self.height = height
         self.frames = frames
+        self.margins = margins
         states = self._states(frames)
-        self._matrices = _covering_matrices(states, width, height)
+        self._matrices, cover = _covering_matrices(states, width, height, margins)
+        # What the viewer sees: the move's own zoom times the zoom that keeps borders out.
+        self.scales = np.exp(states[:, _ZOOM]) * cover
         eye = np.eye(3)
         self._identity = [bool(np.allclose(m, eye, atol=1e-9)) for m in self._matrices]
         self._affine = [abs(m[2, 0]) < 1e-12 and abs(m[2, 1]) < 1e-12 for m in self._matrices]
+        from_canvas = np.eye(3)   # margined-canvas pixels -> fitted-frame pixels
+        from_canvas[0, 2], from_canvas[1, 2] = -margins[0], -margins[1]
+        self._warps = self._matrices @ from_canvas
 
     def _states(self, frames: int) -> np.ndarray:
         """Camera states per frame: each move eased over its equal share of the clip."""
@@ -211,15 +220,17 @@ class CameraPath:
         return self._identity[index]
 
     def apply(self, canvas: np.ndarray, index: int) -> np.ndarray:
-        """Frame ``index`` seen through the camera; ``canvas`` has the output size.
+        """Frame ``index`` seen through the camera.
 
-        Four-channel canvases warp about twice as fast as three-channel ones in OpenCV (its
-        SIMD path), which is why the engine keeps RGBA canvases.
+        ``canvas`` is the output size plus ``margins`` on each side (the fitted frame sits at
+        their offset). Four-channel canvases warp about twice as fast as three-channel ones
+        in OpenCV (its SIMD path), which is why the engine keeps RGBA canvases.
         """
+        mx, my = self.margins
         if self._identity[index]:
-            return canvas
+            return canvas[my:my + self.height, mx:mx + self.width]
         size = (self.width, self.height)
-        m = self._matrices[index]
+        m = self._warps[index]
         if self._affine[index]:
             return cv2.warpAffine(canvas, m[:2], size, flags=cv2.INTER_LINEAR,
                                   borderMode=cv2.BORDER_REPLICATE)
@@ -266,20 +277,26 @@ def _forward_matrices(states: np.ndarray, cover: np.ndarray, width: int,
     return m / m[:, 2:3, 2:3]
 
 
-def _covered(matrices: np.ndarray, width: int, height: int) -> np.ndarray:
-    """Per matrix: whether every output corner comes from inside the canvas."""
+def _covered(matrices: np.ndarray, width: int, height: int,
+             margins: tuple[int, int]) -> np.ndarray:
+    """Per matrix: whether every output corner comes from inside the canvas (the fitted
+    frame plus ``margins`` on each side)."""
     corners = np.array([[0, 0, 1], [width - 1, 0, 1], [0, height - 1, 1],
                         [width - 1, height - 1, 1]], dtype=np.float64).T
     source = np.linalg.inv(matrices) @ corners
     x = source[:, 0] / source[:, 2]
     y = source[:, 1] / source[:, 2]
     eps = 1e-6
-    inside = (x >= -eps) & (x <= width - 1 + eps) & (y >= -eps) & (y <= height - 1 + eps)
+    mx, my = margins
+    inside = ((x >= -mx - eps) & (x <= width - 1 + mx + eps)
+              & (y >= -my - eps) & (y <= height - 1 + my + eps))
     return inside.all(axis=1) & (source[:, 2] > 0).all(axis=1)
 
 
-def _covering_matrices(states: np.ndarray, width: int, height: int) -> np.ndarray:
-    """Forward matrices zoomed in per frame just enough that no border shows.
+def _covering_matrices(states: np.ndarray, width: int, height: int,
+                       margins: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """Forward matrices zoomed in per frame just enough that no border shows, and the extra
+    zoom each needed (1.0 where the canvas and its margins already cover the frame).
 
     Zooming in about the content centre shrinks the window's footprint on the canvas, so
     "covered" is monotonic in the zoom and a vectorised bisection finds the least one.
@@ -287,13 +304,13 @@ def _covering_matrices(states: np.ndarray, width: int, height: int) -> np.ndarra
     n = len(states)
     low = np.ones(n)
     high = np.ones(n)
-    ok = _covered(_forward_matrices(states, high, width, height), width, height)
+    ok = _covered(_forward_matrices(states, high, width, height), width, height, margins)
     high[~ok] = 4.0
     for _ in range(40):
         if ok.all():
             break
         mid = (low + high) / 2.0
-        fits = _covered(_forward_matrices(states, mid, width, height), width, height)
+        fits = _covered(_forward_matrices(states, mid, width, height), width, height, margins)
         high = np.where(ok, high, np.where(fits, mid, high))
         low = np.where(ok, low, np.where(fits, low, mid))
-    return _forward_matrices(states, high, width, height)
+    return _forward_matrices(states, high, width, height), high

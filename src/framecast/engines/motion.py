@@ -52,7 +52,7 @@ from framecast.engines.base import (
     check_decoded_images,
 )
 from framecast.engines.testcard import render_card
-from framecast.media.images import fit_cover, fit_last_frame
+from framecast.media.images import fit_cover, fit_cover_with_margins, fit_last_frame
 from framecast.media.video import VideoWriter, save_png
 
 # A morph between two reference images lasts this long (shorter if the segments are short).
@@ -137,8 +137,10 @@ NEEDS_OUTSIDE_REASON = ("a pull back or zoom out needs picture from outside the 
                         "and the clip starts on that frame exactly")
 
 
-def plan_camera(spec: VideoSpec, mode: str) -> tuple[CameraPath, dict[str, Any]]:
-    """The camera path for a resolved spec, and what to report about it."""
+def plan_camera(spec: VideoSpec, mode: str, *,
+                margins: tuple[int, int] = (0, 0)) -> tuple[CameraPath, dict[str, Any]]:
+    """The camera path for a resolved spec, and what to report about it. ``margins`` is the
+    source picture the cover fit cut off, in output pixels per side (first-frame mode)."""
     assert spec.width and spec.height and spec.frames_total and spec.seed is not None
     info: dict[str, Any] = {}
     if mode == "first_last":
@@ -155,8 +157,12 @@ def plan_camera(spec: VideoSpec, mode: str) -> tuple[CameraPath, dict[str, Any]]
                 moves = [m for m in moves if m.name not in NEEDS_OUTSIDE]
                 info["camera_not_applied"] = dropped
                 info["camera_not_applied_reason"] = NEEDS_OUTSIDE_REASON
-    camera = CameraPath(moves, spec.width, spec.height, spec.frames_total)
+    camera = CameraPath(moves, spec.width, spec.height, spec.frames_total, margins=margins)
     info.update(camera=camera.describe(), camera_source=source)
+    if moves:
+        info["camera_max_scale"] = round(float(camera.scales.max()), 3)
+        if any(margins):
+            info["camera_margins_px"] = list(margins)
     if source == "seed":
         info["camera_strength"] = moves[0].strength
     return camera, info
@@ -170,9 +176,11 @@ def plan_timeline(spec: VideoSpec, mode: str, keyframes: int) -> Timeline:
     return Timeline.sequence(keyframes, spec.frames_total, spec.fps)
 
 
-def plan_motion(spec: VideoSpec, keyframes_rgb: list[np.ndarray], mode: str) -> MotionPlan:
-    """Plan a clip from fitted keyframes (RGB, output size) and the resolved spec."""
-    camera, camera_info = plan_camera(spec, mode)
+def plan_motion(spec: VideoSpec, keyframes_rgb: list[np.ndarray], mode: str, *,
+                margins: tuple[int, int] = (0, 0)) -> MotionPlan:
+    """Plan a clip from fitted keyframes (RGB, the output size plus ``margins`` per side)
+    and the resolved spec."""
+    camera, camera_info = plan_camera(spec, mode, margins=margins)
     timeline = plan_timeline(spec, mode, len(keyframes_rgb))
     return MotionPlan.of(mode, keyframes_rgb, timeline, camera, camera_info)
 
@@ -194,7 +202,8 @@ def render_frames(plan: MotionPlan) -> Iterator[np.ndarray]:
             content = plan.keyframes[k]
         if t == 0.0 and plan.camera.is_identity(index):
             if k not in held_rgb:
-                held_rgb[k] = cv2.cvtColor(content, cv2.COLOR_RGBA2RGB)
+                held_rgb[k] = cv2.cvtColor(plan.camera.apply(content, index),
+                                           cv2.COLOR_RGBA2RGB)
             yield held_rgb[k]
             continue
         yield cv2.cvtColor(plan.camera.apply(content, index), cv2.COLOR_RGBA2RGB)
@@ -277,15 +286,13 @@ class MotionEngine(Engine):
         assert isinstance(spec, VideoSpec)
         width, height, total, seed = _resolved(spec)
 
-        # 1. Load and fit inputs: every keyframe is cover-fitted to the exact output size.
-        mode, keyframes = _fit_keyframes(spec, inputs, width, height, seed)
+        # 1. Load and fit inputs: every keyframe is cover-fitted to the exact output size (a
+        #    lone first frame keeps the picture the crop cut off, as margins for the camera).
+        mode, keyframes, margins = _fit_keyframes(spec, inputs, width, height, seed)
 
-        # 2. Plan camera path (none in first+last mode: the keyframes define the motion).
-        camera, camera_info = plan_camera(spec, mode)
-
-        # 3. Plan the timeline: holds per keyframe, flow morphs between consecutive ones.
-        timeline = plan_timeline(spec, mode, len(keyframes))
-        plan = MotionPlan.of(mode, keyframes, timeline, camera, camera_info)
+        # 2-3. Plan the camera path (none in first+last mode: the keyframes define the
+        #      motion) and the timeline: holds per keyframe, flow morphs between them.
+        plan = plan_motion(spec, keyframes, mode, margins=margins)
 
         # 4. Render frames lazily, a couple ahead in a worker thread (never the whole clip).
         frames = _rendered_ahead(render_frames(plan), RENDER_AHEAD_FRAMES)
@@ -335,8 +342,10 @@ def _resolved(spec: VideoSpec) -> tuple[int, int, int, int]:
 
 
 def _fit_keyframes(spec: VideoSpec, inputs: EngineInputs, width: int, height: int,
-                   seed: int) -> tuple[str, list[np.ndarray]]:
-    """The mode and its keyframes as RGB arrays of exactly width×height."""
+                   seed: int) -> tuple[str, list[np.ndarray], tuple[int, int]]:
+    """The mode, its keyframes as RGB arrays, and their margins: keyframes are exactly
+    width×height, except a lone first frame, which keeps up to a quarter of each side of the
+    source beyond the cover crop (``margins`` per side) for lateral moves to travel into."""
     first = inputs.by_role("first_frame")
     last = inputs.by_role("last_frame")
     references = inputs.by_role("reference_image")
@@ -346,11 +355,12 @@ def _fit_keyframes(spec: VideoSpec, inputs: EngineInputs, width: int, height: in
 
     if first and last:
         return "first_last", [rgb(fit_cover(first[0], width, height)),
-                              rgb(fit_last_frame(last[0], first[0].size, width, height))]
+                              rgb(fit_last_frame(last[0], first[0].size, width, height))], (0, 0)
     if first:
-        return "first_frame", [rgb(fit_cover(first[0], width, height))]
-    if references:
-        return "references", [rgb(fit_cover(r, width, height)) for r in references]
+        canvas, margins = fit_cover_with_margins(first[0], width, height)
+        return "first_frame", [rgb(canvas)], margins
+    if references:   # morphs work on fitted frames, so the camera has no margins here
+        return "references", [rgb(fit_cover(r, width, height)) for r in references], (0, 0)
     card = render_card(width, height, prompt=spec.prompt, model=spec.model, seed=seed,
                        note=T2V_NOTE)
-    return "text", [card]
+    return "text", [card], (0, 0)

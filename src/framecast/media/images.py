@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import math
 import struct
 import warnings
 from collections.abc import Iterator
@@ -189,6 +190,35 @@ def fit_cover(image: Image.Image, width: int, height: int) -> Image.Image:
     _check_target(width, height)
     box = _centered_box((0.0, 0.0, *map(float, image.size)), width / height)
     return image.resize((width, height), Image.Resampling.LANCZOS, box=box)
+
+
+def fit_cover_with_margins(image: Image.Image, width: int, height: int, *,
+                           max_margin: float = 0.25) -> tuple[Image.Image, tuple[int, int]]:
+    """The cover fit plus the picture the crop cut off, at the same scale: ``(canvas, (mx,
+    my))``.
+
+    ``canvas`` is ``width + 2·mx`` × ``height + 2·my`` and its centre, at ``(mx, my)``, is
+    :func:`fit_cover`'s result pixel for pixel. The margins are whole output pixels of the
+    source beyond the crop (a 4:3 photo in a 16:9 frame has them above and below), at most
+    ``max_margin`` of the side; a side the crop did not cut has none.
+    """
+    _check_target(width, height)
+    fitted = fit_cover(image, width, height)
+    x0, y0, x1, y1 = _centered_box((0.0, 0.0, *map(float, image.size)), width / height)
+    scale = width / (x1 - x0)                    # output pixels per source pixel
+    mx = min(math.floor(x0 * scale + 1e-6), int(width * max_margin))
+    my = min(math.floor(y0 * scale + 1e-6), int(height * max_margin))
+    if mx <= 0 and my <= 0:
+        return fitted, (0, 0)
+    mx, my = max(mx, 0), max(my, 0)
+    box = (x0 - mx / scale, y0 - my / scale, x1 + mx / scale, y1 + my / scale)
+    canvas = image.resize((width + 2 * mx, height + 2 * my), Image.Resampling.LANCZOS,
+                          box=tuple(min(max(v, 0.0), float(side)) for v, side in
+                                    zip(box, (*image.size, *image.size), strict=True)))
+    # Same scale and phase as the fit, but Pillow's fixed-point taps can differ by a level or
+    # two near half-pixel centres; the centre is pasted so frame 0 is the fit exactly.
+    canvas.paste(fitted, (mx, my))
+    return canvas, (mx, my)
 
 
 def fit_last_frame(last: Image.Image, first_size: tuple[int, int], width: int,
