@@ -23,6 +23,7 @@ from framecast.db.keys import KeyStore
 from framecast.db.outbox import Outbox
 from framecast.db.queue import TaskQueue
 from framecast.edge.auth import STATIC_OWNER_ID
+from framecast.engines.base import engine_class
 from framecast.media.images import ImageLimits
 from framecast.net.fetch import FetchPolicy
 from framecast.service.registry import Registry
@@ -97,6 +98,21 @@ def image_limits(settings: Settings) -> ImageLimits:
                        max_aspect=settings.image_max_aspect, max_pixels=settings.image_max_pixels)
 
 
+def gpu_engines(registry: Registry, engines: set[str]) -> set[str]:
+    """The engines among ``engines`` that some registry entry runs on a GPU; an engine that
+    cannot be imported counts as none (its tasks fail, naming it)."""
+    found = set()
+    for entry in registry.entries:
+        if entry.engine not in engines or entry.engine in found:
+            continue
+        try:
+            if engine_class(entry.engine).uses_gpu(entry.engine_options()):
+                found.add(entry.engine)
+        except ConfigError:
+            pass
+    return found
+
+
 def start_supervisor(runtime: Runtime, *, start: bool = True, serving: bool = True) -> Supervisor:
     """Build the worker supervisor serving every engine of the registry and start it (with
     ``start=False`` the caller starts it, e.g. through ``Supervisor.run_forever``).
@@ -126,6 +142,8 @@ def start_supervisor(runtime: Runtime, *, start: bool = True, serving: bool = Tr
         runtime.queue, runtime.storage, engines=engines, resolve_engine=engine_for,
         slots=s.slots, work_root=s.work_dir, worker_id=s.worker_id, heartbeat_s=s.heartbeat_s,
         lease_s=s.lease_s, poll_s=s.poll_s, kill_grace_s=s.kill_grace_s,
+        gpu_engines=gpu_engines(registry, engines) if s.slots > 1 else (),
+        gpu_slots_per_device=s.gpu_slots_per_device,
         nice=s.worker_nice if s.worker_nice is not None else (WORKER_NICE if serving else 0),
         image_limits=image_limits(s))
     if start:

@@ -70,7 +70,8 @@ class Settings(BaseSettings):
     heartbeat_s: float = 10.0
     lease_s: float = 45.0
     poll_s: float = 1.0
-    kill_grace_s: float = 2.0
+    kill_grace_s: float = 2.0                # a cancel's least wait; engines may ask more
+    gpu_slots_per_device: int = Field(default=1, ge=1)   # slots of GPU engines sharing a GPU
     drain_s: float = Field(default=25.0, ge=0)   # SIGTERM: running tasks may finish this long
     worker_engines: str | None = None        # the engines this worker serves (a pool; "a,b")
     # webhooks (webhooks.py): delivery loop, retry schedule

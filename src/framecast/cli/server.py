@@ -194,6 +194,7 @@ def _serve_processes(settings: Settings) -> None:
         start_supervisor,
         start_webhooks,
     )
+    from framecast.core.errors import ConfigError
     from framecast.worker.status import StatusWriter, status_path
 
     for name in ("data_dir", "database_url", "config", "host", "port", "slots", "drain_s"):
@@ -215,7 +216,13 @@ def _serve_processes(settings: Settings) -> None:
         # (exit 255; CPython spawns with vfork, so the child reads the parent's environ)
         path = status_path(settings.data_dir.resolve(), os.getpid())
         os.environ["FRAMECAST_WORKER_STATUS_FILE"] = str(path)
-        status = StatusWriter(start_supervisor(runtime), path)
+        try:
+            supervisor = start_supervisor(runtime)   # refuses too many slots per GPU, say
+        except ConfigError as exc:
+            runtime.close()
+            typer.echo(f"framecast serve: {exc}", err=True)
+            raise typer.Exit(2) from None
+        status = StatusWriter(supervisor, path)
         status.start()
     webhooks = start_webhooks(runtime)
     start_retention(runtime)

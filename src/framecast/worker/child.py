@@ -55,9 +55,11 @@ PROGRESS_MIN_INTERVAL_S = 0.1   # the child sends at most ~10 progress messages 
 PARENT_CHECK_S = 0.5            # how often the child looks whether its supervisor still lives
 
 
-def main(conn: Connection, warm_engines: int = 1) -> None:
+def main(conn: Connection, warm_engines: int = 1, gpu: str | None = None) -> None:
     """Entry point of the spawned child: serve ``RunTask`` messages until told to stop or
-    the supervisor goes away."""
+    the supervisor goes away. ``gpu``: the only device this child's engines may see."""
+    if gpu is not None:   # before any engine can initialise CUDA, which reads it once
+        os.environ["CUDA_VISIBLE_DEVICES"] = gpu
     os.setsid()   # own session and process group: the supervisor kills the whole group
     # Ctrl-C in a terminal is the supervisor's to handle; it stops children itself
     signal.signal(signal.SIGINT, signal.SIG_IGN)

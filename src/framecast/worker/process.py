@@ -2,7 +2,9 @@
 
 The child runs ``framecast.worker.child.main`` in a ``spawn``-context process and makes itself
 a session and process-group leader before it says ``Ready``, so ``kill`` can take down the
-child and anything it started (SIGTERM to the group, a short wait, then SIGKILL).
+child and anything it started (SIGTERM to the group, a short wait, then SIGKILL). A child
+given a ``gpu`` sees only that device (``CUDA_VISIBLE_DEVICES``, set in the child: a spawned
+process copies the parent's environment, which other threads may be spawning from).
 """
 
 from __future__ import annotations
@@ -47,11 +49,13 @@ def describe_exit(exitcode: int | None) -> str:
 class EngineProcess:
     """A spawned engine child, its pipe and its state."""
 
-    def __init__(self, *, warm_engines: int = 1, name: str = "framecast-engine") -> None:
+    def __init__(self, *, warm_engines: int = 1, name: str = "framecast-engine",
+                 gpu: str | None = None) -> None:
         self.state = ChildState.LOADING
+        self.gpu = gpu
         context = multiprocessing.get_context("spawn")
         self.conn, child_conn = context.Pipe(duplex=True)
-        self.process = context.Process(target=child.main, args=(child_conn, warm_engines),
+        self.process = context.Process(target=child.main, args=(child_conn, warm_engines, gpu),
                                        name=name, daemon=True)
         self.process.start()
         child_conn.close()   # the child holds its end; EOF here now means it is gone

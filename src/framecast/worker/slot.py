@@ -4,11 +4,13 @@ Per task: write the input images, read from the blob store as their clients sent
 the attempt's private work dir ``{work_root}/{owner}/{task_id}/{attempt}/inputs/``
 (``worker/workdirs.py``; the child decodes them),
 send ``RunTask``, then until the child replies: relay progress (throttled), heartbeat, and
-check the kill flag; on a kill send ``Cancel``, give the engine ``kill_grace_s`` to stop on
-its own, then kill the child's process group. Outputs are stored under attempt-scoped keys
-and the task finished in one fenced write. A lost lease (``LeaseLost``) means another worker
-may own the task now: the child is killed at once and this attempt's output dropped.
-All database and storage calls happen here, never in the child.
+check the kill flag; on a kill send ``Cancel``, give the engine its cancel grace to stop on
+its own (``cancel_grace``: the engine's, at least the worker's ``kill_grace_s``; a GPU engine
+sees a cancel only between denoising steps and cannot interrupt its decode, and a kill costs
+the next task a reload), then kill the child's process group. Outputs are stored under
+attempt-scoped keys and the task finished in one fenced write. A lost lease (``LeaseLost``)
+means another worker may own the task now: the child is killed at once and this attempt's
+output dropped. All database and storage calls happen here, never in the child.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from framecast.core.errors import EngineFailed, LeaseLost, StorageUnavailable, o
 from framecast.core.spec import spec_from_json
 from framecast.core.task import HEARTBEAT_S, LEASE_S, OutputFile, Task
 from framecast.db.queue import Claim, HeartbeatReply, TaskQueue
+from framecast.engines.base import engine_class
 from framecast.media.images import ImageLimits
 from framecast.worker.messages import (
     Cancel,
@@ -60,6 +63,19 @@ def frozen_engine(task: Task) -> tuple[str, dict[str, Any]]:
     return task.engine, dict(task.engine_options or {})
 
 
+def cancel_grace(engine: str, options: dict[str, Any], floor_s: float) -> float:
+    """How long a cancelled task's engine may take to stop before its child is killed: the
+    engine's grace (its ``cancel_grace_s`` option, else its class's), at least ``floor_s``
+    (the worker's ``kill_grace_s``). Reading it imports the engine's module (the built-in
+    ones import torch only when they load). An engine that cannot be imported, or a bad
+    option, gets the floor; its load then fails the task, naming the problem."""
+    try:
+        return max(floor_s, engine_class(engine).cancel_grace_for(options))
+    except Exception as exc:   # whatever a module does on import: the child will say it
+        log.warning("engine %s: %s; a cancel waits %.1f s", engine, exc, floor_s)
+        return floor_s
+
+
 @dataclass(frozen=True)
 class WorkerTimings:
     """How often a slot writes, checks and waits (seconds)."""
@@ -67,7 +83,7 @@ class WorkerTimings:
     heartbeat_s: float = HEARTBEAT_S
     lease_s: float = LEASE_S
     poll_s: float = 1.0
-    kill_grace_s: float = 2.0
+    kill_grace_s: float = 2.0          # the least any engine gets to honour a cancel
     progress_interval_s: float = 0.5
     cancel_check_s: float = 0.5
 
@@ -132,6 +148,7 @@ class _Run:
     last_check: float
     last_progress_write: float
     pending_progress: tuple[int, int] | None = None
+    grace_s: float = 0.0          # a cancel → the engine stops, or its child is killed
     kill_reason: str | None = None
     kill_deadline: float = 0.0
     upkeep_warned: float = float("-inf")   # when a failed lease upkeep was last logged
@@ -172,11 +189,13 @@ class Backoff:
 
 
 class Slot:
-    """One engine child and the thread that feeds it tasks."""
+    """One engine child and the thread that feeds it tasks; ``gpu``: the only device its
+    child sees (``CUDA_VISIBLE_DEVICES``), None to leave the environment as it is."""
 
-    def __init__(self, ctx: SlotContext, index: int) -> None:
+    def __init__(self, ctx: SlotContext, index: int, gpu: str | None = None) -> None:
         self.ctx = ctx
         self.index = index
+        self.gpu = gpu
         self.proc: EngineProcess | None = None
         self.loads = 0           # engine loads across this slot's children
         self.tasks_run = 0
@@ -229,12 +248,13 @@ class Slot:
             return True
         try:
             self.proc = EngineProcess(warm_engines=self.ctx.warm_engines,
-                                      name=f"framecast-engine-{self.index}")
+                                      name=f"framecast-engine-{self.index}", gpu=self.gpu)
             self.proc.wait_ready()
         except Exception:
             log.exception("slot %d: engine process failed to start", self.index)
             return False
-        log.info("slot %d: engine process %d ready", self.index, self.proc.pid)
+        log.info("slot %d: engine process %d ready%s", self.index, self.proc.pid,
+                 f" on GPU {self.gpu}" if self.gpu is not None else "")
         return True
 
     def _kill_child(self) -> None:
@@ -269,7 +289,8 @@ class Slot:
             message = RunTask(task_id=task.id, attempt=task.attempt, engine=engine,
                               options=dict(options), spec=task.spec, inputs=inputs,
                               work_dir=str(work_dir), image_limits=self.ctx.image_limits)
-            self._drive(task, token, message)
+            grace_s = cancel_grace(engine, options, self.ctx.timings.kill_grace_s)
+            self._drive(task, token, message, grace_s)
         finally:
             shutil.rmtree(work_dir, ignore_errors=True)
             try:
@@ -293,13 +314,14 @@ class Slot:
             pairs.append((image.role, str(path), image.param))
         return pairs
 
-    def _drive(self, task: Task, token: str, message: RunTask) -> None:
-        """Send the task to the child and handle everything until it ends."""
+    def _drive(self, task: Task, token: str, message: RunTask, grace_s: float) -> None:
+        """Send the task to the child and handle everything until it ends; a cancel gives
+        the engine ``grace_s`` to stop."""
         proc = self.proc
         assert proc is not None
         now = time.monotonic()
         run = _Run(task=task, token=token, started=now, lease_renewed=now, last_heartbeat=now,
-                   last_check=now, last_progress_write=now)
+                   last_check=now, last_progress_write=now, grace_s=grace_s)
         last_tend = now
         try:
             proc.send(message)
@@ -360,13 +382,13 @@ class Slot:
                 raise LeaseLost(f"could not renew the lease of task {task.id}") from exc
         if reply is not None and reply.cancel_requested and run.kill_reason is None:
             run.kill_reason = reply.cancel_reason or "cancel"
-            run.kill_deadline = now + timings.kill_grace_s
-            log.info("task %s: kill requested (%s); asking the engine to stop", task.id,
-                     run.kill_reason)
+            run.kill_deadline = now + run.grace_s
+            log.info("task %s: kill requested (%s); asking the engine to stop within %.1f s",
+                     task.id, run.kill_reason, run.grace_s)
             proc.send(Cancel(task_id=task.id))
         if run.kill_reason is not None and now >= run.kill_deadline:
             log.info("task %s: engine did not stop within %.1f s; killing process group %d",
-                     task.id, timings.kill_grace_s, proc.pid)
+                     task.id, run.grace_s, proc.pid)
             proc.kill()
             self._stop(run)
             return False

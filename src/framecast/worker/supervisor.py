@@ -10,6 +10,10 @@ seconds to finish; whatever still runs then is killed and handed back to the que
 ``TaskQueue.release`` (running → queued, no re-run counted), so another worker can take it
 immediately instead of waiting for the lease to lapse. A supervisor killed outright (SIGKILL,
 power loss) leaves its leases to lapse; the reaper of any worker re-queues those tasks.
+
+With several slots and engines that run on a GPU (``gpu_engines``), each slot's child gets its
+own GPU, or ``gpu_slots_per_device`` slots share one (``worker/gpus.py``); a supervisor that
+would put more slots than that on a GPU refuses to be built (``ConfigError``).
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ import signal
 import socket
 import threading
 import time
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,6 +34,7 @@ from framecast.core.errors import StorageUnavailable
 from framecast.core.task import HEARTBEAT_S, LEASE_S
 from framecast.db.queue import TaskQueue
 from framecast.media.images import ImageLimits
+from framecast.worker.gpus import slot_gpus, visible_gpus
 from framecast.worker.messages import ChildState
 from framecast.worker.slot import (
     Backoff,
@@ -56,10 +62,15 @@ class SlotInfo:
     loads: int
     tasks_run: int
     task_id: str | None
+    gpu: str | None = None    # the child's CUDA_VISIBLE_DEVICES (None: the worker's own)
 
 
 class Supervisor:
-    """Claims tasks for the engines it serves and runs them in spawned children."""
+    """Claims tasks for the engines it serves and runs them in spawned children.
+
+    ``gpu_engines``: the engines served here that run on a GPU (``Engine.uses_gpu``); with
+    more than one slot each child then gets its own GPU, ``gpu_slots_per_device`` slots at
+    most per GPU. ``discover_gpus`` lists the GPUs (``visible_gpus``; tests fake it)."""
 
     def __init__(self, queue: TaskQueue, storage: BlobStore, *,
                  engines: set[str] | None = None,
@@ -70,7 +81,11 @@ class Supervisor:
                  poll_s: float = 1.0, kill_grace_s: float = 2.0,
                  progress_interval_s: float = 0.5, cancel_check_s: float = 0.5,
                  reap_interval_s: float = REAP_INTERVAL_S, warm_engines: int = 1,
-                 nice: int = 0, image_limits: ImageLimits | None = None) -> None:
+                 nice: int = 0, image_limits: ImageLimits | None = None,
+                 gpu_engines: Collection[str] = (), gpu_slots_per_device: int = 1,
+                 discover_gpus: Callable[[], list[str]] = visible_gpus) -> None:
+        gpus = slot_gpus(max(1, slots), gpu_engines, per_device=gpu_slots_per_device,
+                         discover=discover_gpus)   # refuses before anything starts
         self.queue = queue
         self.worker_id = worker_id or f"{socket.gethostname()}-{os.getpid()}-{id(self) % 4096:x}"
         self.work_root = Path(work_root)
@@ -86,7 +101,7 @@ class Supervisor:
                                   cancel_check_s=cancel_check_s),
             stop=self._signal, engine_for=resolve_engine, warm_engines=warm_engines, nice=nice,
             image_limits=image_limits or ImageLimits())
-        self.slots = [Slot(self.context, n) for n in range(max(1, slots))]
+        self.slots = [Slot(self.context, n, gpu) for n, gpu in enumerate(gpus)]
         self._threads: list[threading.Thread] = []
 
     # ---- lifecycle -------------------------------------------------------------------------
@@ -164,7 +179,7 @@ class Supervisor:
         """A snapshot of every slot: child pid and state, engine loads, tasks run."""
         return [SlotInfo(index=s.index, pid=s.proc.pid if s.proc else None,
                          state=s.proc.state if s.proc else None, loads=s.loads,
-                         tasks_run=s.tasks_run, task_id=s.current_task_id)
+                         tasks_run=s.tasks_run, task_id=s.current_task_id, gpu=s.gpu)
                 for s in self.slots]
 
     # ---- background duties -----------------------------------------------------------------
