@@ -10,19 +10,21 @@ tokens). The two experts have the same cost per step; the boundary (0.9) only de
 one runs, so one is timed. The real-size VAE (``AutoencoderKLWan`` default config) is timed
 encoding the F-frame conditioning video (as ``WanImageToVideoPipeline`` does) and decoding
 the latents; the real-size UMT5-XXL encoder is timed on 512 tokens, before the DiT is built.
-Cases (``--resolutions``):
+Cases (``--resolutions``), each what the ``wan_i2v`` engine does for a 5 s Seedance video:
 
-* ``480p``: Seedance 864×480, 121 frames at 24 fps (5 s);
-* ``480p-16fps``: 864×480, 81 frames at Wan's native 16 fps, flow-retimed to 121 frames at
-  24 fps on the CPU (``framecast.engines._diffusers.retimed``), which is what the engine does;
-* ``720p`` / ``720p-16fps``: the same at 1248×704 (all four run by default).
+* ``480p-16fps``: 864×480, 81 frames generated at Wan's native 16 fps, flow-retimed to 121
+  frames at 24 fps on the CPU (``framecast.engines._diffusers.retimed``), then H.264;
+* ``720p-16fps``: the same at 1248×704 (both run by default).
+
+The engine never generates 121 frames natively (Wan was trained on 81), so no case does.
 
 Latent tokens = ((F−1)/4+1)·(H/16)·(W/16). Two configurations run in the same process:
 
 * ``baseline``: plain diffusers defaults: bf16, default attention (torch SDPA), no compile,
   40 steps with classifier-free guidance (two forwards per step, as the pipeline runs them);
 * ``fast``: torchao dynamic float8 (``Float8DynamicActivationFloat8WeightConfig`` through
-  ``quantize_`` on the Linear layers, as the engines' ``quantize = "fp8"``), the first
+  ``quantize_`` on the Linear layers, per-row scales and torchao's process-wide inductor
+  tuning left off, as the engines' ``quantize = "fp8"``), the first
   attention backend that works of ``--attention-backends`` (``set_attention_backend``),
   ``compile_repeated_blocks(fullgraph=True)``, 4 steps without guidance (the step count of
   the LightX2V 4-step distilled LoRA).
@@ -33,20 +35,33 @@ caption, 9 steps without guidance in both configurations (bf16 vs fp8 + attentio
 plus the real-size Qwen3-4B text encoder (512 tokens) and Flux VAE decoder.
 
 Reported per case and configuration: seconds per denoising step (CUDA events, median of
-``--repeats`` after ``--warmup`` steps), seconds per video or image (steps·step + text
-encoding (twice with guidance) + VAE + retiming), FLOPs per step from the research formula
-(research/engines-performance.md §7), achieved TFLOP/s, model FLOPs utilisation against the
-H100's 989 TF/s dense BF16 peak, the step's ratio to the 800 TF/s floor, peak GPU memory,
-and the speed-up baseline/fast. A missing attention backend, a failed fp8 or compile is
-shown as ``unavailable (reason)`` and the run goes on without it: when the compiled fast
-path fails at its first call, it tries default attention + compile, then the backend
-without compile, then neither. Not included: video encoding (mp4), image preprocessing,
-host↔device copies of the result, loading weights.
+``--repeats`` after ``--warmup`` steps); compile seconds (the warm-up's wall time over that
+many steady steps: what the first request at a new size pays); seconds per video or image
+(steps·step + text encoding (twice with guidance) + VAE + retiming + uint8 conversion and
+H.264); FLOPs per step from the research formula (research/engines-performance.md §7),
+achieved TFLOP/s, model FLOPs utilisation against the H100's 989 TF/s dense BF16 peak, the
+step's ratio to the 800 TF/s floor; the speed-up baseline/fast; and memory twice:
 
-Run from the repository root on a CUDA machine (an H100 for the goal; about 15 minutes,
-most of it the 720p baselines; ``--repeats 1 --resolutions 480p,480p-16fps`` for a quick
-look). ``HF_HUB_OFFLINE=1`` makes the hub-kernel backend fail fast on a machine without
-network access instead of waiting on the hub:
+* ``DiT peak``: the timed expert alone plus one step's activations;
+* ``engine resident / peak``: what the engine holds, measured with everything it keeps on the
+  device built there (Wan2.2: both experts, in fp8 on the fast path, UMT5-XXL and the VAE;
+  Z-Image: the DiT, Qwen3-4B and the VAE): ``memory_allocated`` after building, and
+  ``max_memory_allocated`` over one step and one VAE decode at the case's size. Off CUDA the
+  resident figure is computed from the modules' parameter and buffer bytes, and the peak is
+  not known.
+
+A missing attention backend, a failed fp8 or compile is shown as ``unavailable (reason)``
+and the run goes on without it: when the compiled fast path fails at its first call, it tries
+default attention + compile, then the backend without compile, then neither. Not included:
+image preprocessing, host↔device copies of the result, loading weights. ``--time-budget-s``
+skips, with a note, every stage that would start after the budget is spent (the device check
+gives the bench what is left of its 9 minutes).
+
+Run from the repository root on a CUDA machine (an H100 for the goal; about 6 minutes for
+the default 480p and 720p cases of Wan plus Z-Image, most of it compiling;
+``--models wan22-a14b --resolutions 480p-16fps --repeats 2`` for the headline alone, as
+``bench/device_check.py`` runs it). ``HF_HUB_OFFLINE=1`` makes the hub-kernel backend fail
+fast on a machine without network access instead of waiting on the hub:
 
     HF_HUB_OFFLINE=1 .venv/bin/python bench/gpu_engines.py --json bench-gpu.json
     .venv/bin/python bench/gpu_engines.py --tiny          # CPU smoke test of the same path
@@ -78,6 +93,7 @@ GOAL_SPEEDUP = 10.0           # ... and at least this much faster than the basel
 GUIDANCE = 3.5
 WAN22_BOUNDARY_RATIO = 0.9
 DEFAULT_BACKENDS = ("_flash_3_hub", "_flash_3", "flash", "_native_cudnn")
+FP8_GRANULARITIES = ("row", "tensor")   # the engines' fp8_granularity (default row)
 BASELINE_ATTENTION = "native (torch SDPA)"
 MODELS = ("wan22-a14b", "zimage")
 INIT_STD = 0.02
@@ -168,12 +184,13 @@ class VideoCase:
                          (self.frames - 1) // 20 + 1, self.fps, (self.out_frames - 1) // 20 + 1)
 
 
+# What wan_i2v does for a 5 s video: 81 frames at 16 fps, retimed to 121 at 24 fps.
 VIDEO_CASES = {c.name: c for c in (
-    VideoCase("480p", 864, 480, 121, 24),
     VideoCase("480p-16fps", 864, 480, 81, 16),
-    VideoCase("720p", 1248, 704, 121, 24),
     VideoCase("720p-16fps", 1248, 704, 81, 16),
 )}
+# Cases an earlier version ran: 121 frames generated natively, which the engine never does.
+DROPPED_CASES = {"480p": "480p-16fps", "720p": "720p-16fps"}
 DEFAULT_RESOLUTIONS = tuple(VIDEO_CASES)
 IMAGE_SIZE = (1024, 1024)
 IMAGE_CAPTION_TOKENS = 512      # max_sequence_length: the upper bound on the caption
@@ -259,6 +276,12 @@ class Env:
     repeats: int
     warmup: int
     compile_backend: str
+    fp8_granularity: str = "row"
+    deadline: float | None = None     # time.monotonic() past which no stage starts
+
+    def out_of_time(self) -> bool:
+        """Whether ``--time-budget-s`` is spent (no new stage starts then)."""
+        return self.deadline is not None and time.monotonic() >= self.deadline
 
     @property
     def dtype(self) -> Any:
@@ -303,6 +326,13 @@ class Env:
         if not self.cuda:
             return None
         return self.torch.cuda.max_memory_allocated() / 1e9
+
+    def allocated_gb(self) -> float | None:
+        """Device memory allocated now (GB), None off CUDA."""
+        if not self.cuda:
+            return None
+        self.sync()
+        return self.torch.cuda.memory_allocated() / 1e9
 
     def describe(self) -> str:
         """The device in words."""
@@ -358,6 +388,28 @@ def random_init_(module: Any, torch: Any, std: float = INIT_STD) -> int:
     return sum(p.numel() for p in module.parameters())
 
 
+def tensor_bytes(tensor: Any) -> int:
+    """Bytes a tensor holds; a tensor subclass (torchao's float8 weights) counts its inner
+    tensors (data and scales)."""
+    flatten = getattr(tensor, "__tensor_flatten__", None)
+    if flatten is not None and type(tensor).__name__ not in ("Tensor", "Parameter"):
+        names, _ = flatten()
+        return sum(tensor_bytes(getattr(tensor, n)) for n in names)
+    return tensor.numel() * tensor.element_size()
+
+
+def module_bytes(*modules: Any) -> int:
+    """Bytes of the parameters and buffers of ``modules`` (each tensor counted once)."""
+    seen: set[int] = set()
+    total = 0
+    for module in modules:
+        for tensor in [*module.parameters(), *module.buffers()]:
+            if id(tensor) not in seen:
+                seen.add(id(tensor))
+                total += tensor_bytes(tensor)
+    return total
+
+
 def is_oom(exc: BaseException, torch: Any) -> bool:
     """Whether ``exc`` is a device out-of-memory error."""
     oom = getattr(torch, "OutOfMemoryError", None) or getattr(torch.cuda, "OutOfMemoryError",
@@ -385,7 +437,13 @@ class ConfigResult:
     vae_encode_s: float | None = None
     vae_decode_s: float | None = None
     retime_s: float | None = None
-    peak_gb: float | None = None
+    encode_s: float | None = None         # float frames -> uint8, then H.264 (host)
+    warmup_s: float | None = None         # wall time of the warm-up calls
+    compile_s: float | None = None        # warm-up over as many steady steps (compiled only)
+    peak_gb: float | None = None          # the timed denoiser alone + one step
+    engine_resident_gb: float | None = None
+    engine_peak_gb: float | None = None
+    engine_memory: str | None = None      # how the engine figures were obtained, or why not
     finite: bool | None = None
     error: str | None = None
 
@@ -415,18 +473,18 @@ class ConfigResult:
     def complete(self) -> bool:
         """Whether every component of the per-output time was measured."""
         return None not in (self.text_encode_s, self.vae_decode_s, self.vae_encode_s,
-                            self.retime_s)
+                            self.retime_s, self.encode_s)
 
     @property
     def s_per_output(self) -> float | None:
-        """Steps·step + text encoding (per prompt encoded) + VAE + retiming; components
-        that could not be measured count as 0 (``complete`` says so)."""
+        """Steps·step + text encoding (per prompt encoded) + VAE + retiming + H.264;
+        components that could not be measured count as 0 (``complete`` says so)."""
         s = self.s_per_step
         if s is None:
             return None
         return (self.steps * s + self.text_encodes * (self.text_encode_s or 0.0)
                 + (self.vae_encode_s or 0.0) + (self.vae_decode_s or 0.0)
-                + (self.retime_s or 0.0))
+                + (self.retime_s or 0.0) + (self.encode_s or 0.0))
 
     def to_json(self) -> dict[str, Any]:
         """Fields plus the derived figures."""
@@ -452,6 +510,7 @@ class CaseResult:
     fps: int
     tokens: int
     configs: dict[str, ConfigResult] = field(default_factory=dict)
+    params: int | None = None        # the timed denoiser's parameters
 
     @property
     def speedup(self) -> float | None:
@@ -473,7 +532,7 @@ class CaseResult:
         """The case with both configurations and the ratios."""
         return {"model": self.model, "case": self.case, "width": self.width,
                 "height": self.height, "frames": self.frames, "fps": self.fps,
-                "tokens": self.tokens,
+                "tokens": self.tokens, "params": self.params,
                 "configs": {k: v.to_json() for k, v in self.configs.items()},
                 "speedup": self.speedup, "step_speedup": self.step_speedup}
 
@@ -499,14 +558,29 @@ class FastSetup:
         return "; ".join([self.attention, *self.tried])
 
 
-def apply_fp8(model: Any, setup: FastSetup) -> None:
+def fp8_config(granularity: str) -> Any:
+    """The engines' float8 config (``framecast.engines._gpu.fp8_quantization_config``):
+    dynamic float8 activations and weights, per-row (or per-tensor) scales, and torchao's
+    process-wide inductor tuning (coordinate descent, longer compiles) left off."""
+    from torchao.quantization import (
+        Float8DynamicActivationFloat8WeightConfig,
+        PerRow,
+        PerTensor,
+    )
+
+    scale = PerRow() if granularity == "row" else PerTensor()
+    return Float8DynamicActivationFloat8WeightConfig(granularity=scale,
+                                                     set_inductor_config=False)
+
+
+def apply_fp8(model: Any, setup: FastSetup, granularity: str = "row") -> None:
     """torchao dynamic float8 activations and weights on every Linear (the engines'
     ``quantize = "fp8"``); on failure the model stays bf16 and the reason is recorded."""
     try:
-        from torchao.quantization import Float8DynamicActivationFloat8WeightConfig, quantize_
+        from torchao.quantization import quantize_
 
-        quantize_(model, Float8DynamicActivationFloat8WeightConfig())
-        setup.quantize = "fp8 (torchao dynamic)"
+        quantize_(model, fp8_config(granularity))
+        setup.quantize = f"fp8 (torchao dynamic, per {granularity})"
     except Exception as exc:
         setup.quantize = f"unavailable ({reason(exc)})"
 
@@ -660,6 +734,7 @@ def time_steps(env: Env, model: Any, step: Callable[[], Any], result: ConfigResu
     env.reset_peak()
     warmup = max(env.warmup, 2 if setup is not None and setup.compiled else 1)
     out = None
+    began = time.perf_counter()
     while True:
         try:
             for _ in range(warmup):
@@ -670,9 +745,15 @@ def time_steps(env: Env, model: Any, step: Callable[[], Any], result: ConfigResu
             if is_oom(exc, torch) or setup is None or not fall_back(env, model, setup, exc):
                 raise
             env.free()
+    result.warmup_s = time.perf_counter() - began
     result.finite = bool(torch.isfinite(out).all()) if out is not None else None
     result.step_times_s = env.measure(step, warmup=0)
     result.peak_gb = env.peak_gb()
+    if setup is not None and setup.compiled:
+        # what compiling added: the warm-up beyond as many steady steps (a fallback's
+        # failed attempts included, which a request at a new size would pay too)
+        steady = warmup * statistics.median(result.step_times_s)
+        result.compile_s = max(0.0, result.warmup_s - steady)
     if setup is not None:
         result.attention, result.compile = setup.attention_label(), setup.compile
 
@@ -685,6 +766,10 @@ def progress(message: str) -> None:
 def run_config(env: Env, model: Any, make_step: Callable[[bool], Callable[[], Any]],
                result: ConfigResult, setup: FastSetup | None, label: str) -> None:
     """Time one configuration; an error (out of memory included) is recorded, not raised."""
+    if env.out_of_time():
+        result.error = "skipped: the --time-budget-s was spent"
+        progress(f"  {label} {result.name}: skipped (time budget)")
+        return
     began = time.perf_counter()
     try:
         time_steps(env, model, make_step(result.forwards_per_step == 2), result, setup)
@@ -842,22 +927,122 @@ def time_flux_vae_decode(env: Env, size: tuple[int, int]) -> float:
         env.free()
 
 
-def time_retime(case: VideoCase) -> float:
-    """Seconds to flow-retime ``case.frames`` generated frames to ``case.out_frames`` on the
-    CPU, as the engine does for Wan's 16 fps (0 when the counts already match)."""
-    if case.frames == case.out_frames:
-        return 0.0
+def time_host_tail(case: VideoCase) -> tuple[float, float]:
+    """Seconds of the engine's host work after decoding, as ``write_video`` does it: flow-
+    retiming ``case.frames`` generated frames to ``case.out_frames`` (0 when the counts
+    match), and turning the pipeline's float frames into uint8 plus H.264 at 24 fps."""
+    import tempfile
+
     import numpy as np
 
-    from framecast.engines._diffusers import retimed
+    from framecast.engines._diffusers import retimed, to_uint8_frames
+    from framecast.media.video import VideoWriter
 
     rng = np.random.default_rng(0)
-    base = rng.integers(0, 256, (case.height, case.width, 3), dtype=np.uint8)
-    frames = [np.roll(base, 2 * i, axis=1) for i in range(case.frames)]
+    base = rng.random((case.height, case.width, 3), dtype=np.float32)
+    generated = np.stack([np.roll(base, 2 * i, axis=1) for i in range(case.frames)])
     began = time.perf_counter()
-    count = sum(1 for _ in retimed(frames, case.out_frames))
-    assert count == case.out_frames
-    return time.perf_counter() - began
+    frames = to_uint8_frames(generated[None])      # output_type="np": (1, F, H, W, 3)
+    convert_s = time.perf_counter() - began
+    began = time.perf_counter()
+    out = list(retimed(frames, case.out_frames))
+    retime_s = time.perf_counter() - began
+    assert len(out) == case.out_frames
+    with tempfile.TemporaryDirectory() as work:
+        began = time.perf_counter()
+        with VideoWriter(Path(work) / "video.mp4", case.width, case.height, 24) as writer:
+            for frame in out:
+                writer.write(frame)
+        encode_s = time.perf_counter() - began
+    return retime_s, convert_s + encode_s
+
+
+# -- what the whole engine holds ------------------------------------------------------------
+
+# One probe of the engine's peak: the result to fill, one denoising step (its inputs made
+# inside), and a VAE decode given the rest of the engine.
+MemoryProbe = tuple[ConfigResult, Callable[[], Any], Callable[[dict[str, Any]], Any]]
+
+
+def engine_memory(env: Env, model: Any, build_rest: Callable[[], dict[str, Any]], held: str,
+                  probes: list[MemoryProbe]) -> None:
+    """Fill each probe's ``engine_resident_gb`` and ``engine_peak_gb``: build the rest of
+    what the engine keeps on the device (``build_rest``) beside the timed ``model``, read the
+    allocated memory, then run one step and one VAE decode per probe with all of it resident.
+    Failures (out of memory included) are recorded in ``engine_memory``, never raised."""
+    live = [p for p in probes if not p[0].error]
+    if not live:
+        return
+    if env.out_of_time():
+        for result, _, _ in live:
+            result.engine_memory = "skipped: the --time-budget-s was spent"
+        return
+    rest: dict[str, Any] = {}
+    try:
+        env.free()
+        rest.update(build_rest())
+        resident = env.allocated_gb()
+        how = f"measured (memory_allocated, max_memory_allocated): {held}"
+        if resident is None:
+            resident = module_bytes(model, *rest.values()) / 1e9
+            how = f"resident computed from parameter and buffer bytes (CPU): {held}"
+        for result, step, decode in live:
+            env.reset_peak()
+            with env.torch.no_grad():
+                step()
+                decode(rest)
+            env.sync()
+            result.engine_resident_gb, result.engine_peak_gb = resident, env.peak_gb()
+            result.engine_memory = how
+    except Exception as exc:
+        what = "out of memory" if is_oom(exc, env.torch) else "failed"
+        for result, _, _ in live:
+            if result.engine_peak_gb is None:
+                result.engine_memory = f"{what} with the whole engine resident ({reason(exc)})"
+    finally:
+        rest.clear()
+        env.free()
+    progress(f"  engine memory: {live[0][0].name}: {fmt(live[0][0].engine_resident_gb, '.1f')} "
+             f"GB resident, {fmt(live[0][0].engine_peak_gb, '.1f')} GB peak")
+
+
+def quantized_like(env: Env, module: Any, setup: FastSetup | None) -> Any:
+    """``module`` in float8 when the fast path's denoiser is (the rest of the engine is
+    quantized as the engine quantizes every denoiser)."""
+    if setup is not None and setup.quantize.startswith("fp8"):
+        from torchao.quantization import quantize_
+
+        quantize_(module, fp8_config(env.fp8_granularity))
+    return module
+
+
+def wan_engine_rest(env: Env, config: dict[str, Any],
+                    setup: FastSetup | None) -> Callable[[], dict[str, Any]]:
+    """A builder of what ``wan_i2v`` (Wan2.2-A14B, offload none) holds besides the timed
+    expert: the second expert (same config; fp8 on the fast path), UMT5-XXL and the VAE."""
+    def build() -> dict[str, Any]:
+        import transformers
+        from diffusers import AutoencoderKLWan, WanTransformer3DModel
+
+        rest: dict[str, Any] = {}
+        with env.building():
+            rest["transformer_2"] = WanTransformer3DModel(**config).eval()
+        quantized_like(env, rest["transformer_2"], setup)
+        with env.building():
+            umt5 = transformers.UMT5Config(**(UMT5_TINY if env.tiny else UMT5_XXL))
+            rest["text_encoder"] = transformers.UMT5EncoderModel(umt5).eval()
+            rest["vae"] = AutoencoderKLWan(**(WAN_VAE_TINY if env.tiny else {})).eval()
+        return rest
+    return build
+
+
+def wan_decode(env: Env, case: VideoCase) -> Callable[[dict[str, Any]], Any]:
+    """A VAE decode of ``case``'s latents with the engine's VAE."""
+    def decode(rest: dict[str, Any]) -> Any:
+        z = env.torch.randn(1, 16, case.latent_frames, case.height // 8, case.width // 8,
+                            device=env.device, dtype=env.dtype)
+        return rest["vae"].decode(z, return_dict=False)[0]
+    return decode
 
 
 def component(errors: list[str], what: str, fn: Callable[[], Any]) -> Any:
@@ -890,14 +1075,14 @@ def run_wan(env: Env, args: argparse.Namespace, notes: list[str]) -> list[CaseRe
 
     text_s: float | None = None
     vae: dict[str, dict[str, Any]] | None = None
-    retime: dict[str, float | None] = {}
-    if not args.dit_only:
+    tail: dict[str, tuple[float, float] | None] = {}
+    if not args.dit_only and not env.out_of_time():
         text_s = component(notes, "UMT5-XXL text encoder",
                            lambda: time_text_encoder(env, "umt5", context))
         vae = component(notes, "Wan VAE", lambda: time_wan_vae(env, cases))
         for case in cases:
-            retime[case.name] = component(notes, f"retime {case.name}",
-                                          lambda c=case: time_retime(c))
+            tail[case.name] = component(notes, f"retime and H.264 {case.name}",
+                                        lambda c=case: time_host_tail(c))
         for name, entry in (vae or {}).items():
             if entry["error"]:
                 notes.append(f"Wan VAE at {name}: unavailable ({entry['error']})")
@@ -911,13 +1096,15 @@ def run_wan(env: Env, args: argparse.Namespace, notes: list[str]) -> list[CaseRe
             entry = (vae or {}).get(case.name) or {}
             result.vae_encode_s, result.vae_decode_s = entry.get("encode_s"), \
                 entry.get("decode_s")
-            result.retime_s = retime.get(case.name)
+            result.retime_s, result.encode_s = tail.get(case.name) or (None, None)
         return result
 
     with env.building():
         model = WanTransformer3DModel(**config)
     params = random_init_(model, torch)
     model.eval()
+    for res in results:
+        res.params = params
     notes.append(f"Wan2.2-I2V-A14B: one expert built, {count(params)} parameters "
                  f"(the second expert, same size, runs below boundary "
                  f"{WAN22_BOUNDARY_RATIO}·1000; same cost per step).")
@@ -927,6 +1114,16 @@ def run_wan(env: Env, args: argparse.Namespace, notes: list[str]) -> list[CaseRe
             2 * flops(case), text_encodes=2), case)
         run_config(env, model, wan_stepper(env, model, case, config, context),
                    res.configs["baseline"], None, f"wan22-a14b {case.name}")
+    held = "both experts, UMT5-XXL and the VAE on the device, as wan_i2v holds them"
+
+    def probes(name: str) -> list[MemoryProbe]:
+        # the step's inputs are made inside the probe, after the resident figure is read
+        return [(res.configs[name],
+                 lambda c=case, cfg=name == "baseline":
+                     wan_stepper(env, model, c, config, context)(cfg)(),
+                 wan_decode(env, case)) for case, res in zip(cases, results, strict=True)]
+    engine_memory(env, model, wan_engine_rest(env, config, None), f"{held} (bf16)",
+                  probes("baseline"))
     setup = make_fast(env, args, model, heads=config["num_attention_heads"],
                       head_dim=config["attention_head_dim"])
     for case, res in zip(cases, results, strict=True):
@@ -935,8 +1132,10 @@ def run_wan(env: Env, args: argparse.Namespace, notes: list[str]) -> list[CaseRe
             flops(case), text_encodes=1), case)
         run_config(env, model, wan_stepper(env, model, case, config, context),
                    res.configs["fast"], setup, f"wan22-a14b {case.name}")
+    engine_memory(env, model, wan_engine_rest(env, config, setup),
+                  f"{held} (experts: {setup.quantize})", probes("fast"))
     finish_fast(env, model, setup, "wan22-a14b", notes)
-    del model
+    model = None        # free the expert (the probes above close over the name)
     env.free()
     return results
 
@@ -954,7 +1153,7 @@ def run_zimage(env: Env, args: argparse.Namespace, notes: list[str]) -> list[Cas
     flops = zimage_forward_flops(image_tokens, caption, layers=config["n_layers"],
                                  refiner_layers=config["n_refiner_layers"], dim=config["dim"])
     text_s = decode_s = None
-    if not args.dit_only:
+    if not args.dit_only and not env.out_of_time():
         text_s = component(notes, "Qwen3-4B text encoder",
                            lambda: time_text_encoder(env, "qwen3", caption))
         decode_s = component(notes, "Flux VAE decode", lambda: time_flux_vae_decode(env, size))
@@ -964,13 +1163,29 @@ def run_zimage(env: Env, args: argparse.Namespace, notes: list[str]) -> list[Cas
     def components(result: ConfigResult) -> ConfigResult:
         if not args.dit_only:
             result.text_encode_s, result.vae_decode_s = text_s, decode_s
-            result.vae_encode_s = result.retime_s = 0.0
+            result.vae_encode_s = result.retime_s = result.encode_s = 0.0
         return result
+
+    def rest() -> dict[str, Any]:      # the engine quantizes the DiT only
+        import transformers
+        from diffusers import AutoencoderKL
+
+        qwen = transformers.Qwen3Config(**(QWEN3_TINY if env.tiny else QWEN3_4B))
+        with env.building():
+            return {"text_encoder": transformers.Qwen3Model(qwen).eval(),
+                    "vae": AutoencoderKL(**(FLUX_VAE_TINY if env.tiny else FLUX_VAE)).eval()}
+
+    def decode(parts: dict[str, Any]) -> Any:
+        z = torch.randn(1, 16, size[1] // 8, size[0] // 8, device=env.device, dtype=env.dtype)
+        return parts["vae"].decode(z, return_dict=False)[0]
+
+    held = "the DiT, Qwen3-4B and the Flux VAE on the device, as zimage holds them"
 
     with env.building():
         model = ZImageTransformer2DModel(**config)
     params = random_init_(model, torch)
     model.eval()
+    res.params = params
     notes.append(f"Z-Image-Turbo: {count(params)} parameters, {image_tokens} image + "
                  f"{caption} caption tokens (the caption's maximum; shorter prompts cost less); "
                  f"{args.image_steps} steps are {args.image_steps} forwards in diffusers "
@@ -980,11 +1195,15 @@ def run_zimage(env: Env, args: argparse.Namespace, notes: list[str]) -> list[Cas
         "baseline", BASELINE_ATTENTION, f"off ({env.dtype_name})", "off", steps, 1, flops))
     make = zimage_stepper(env, model, size, config, caption)
     run_config(env, model, make, res.configs["baseline"], None, f"zimage {res.case}")
+    engine_memory(env, model, rest, f"{held} (bf16)",
+                  [(res.configs["baseline"], lambda: make(False)(), decode)])
     heads = config["n_heads"]
     setup = make_fast(env, args, model, heads=heads, head_dim=config["dim"] // heads)
     res.configs["fast"] = components(ConfigResult(
         "fast", setup.attention_label(), setup.quantize, setup.compile, steps, 1, flops))
     run_config(env, model, make, res.configs["fast"], setup, f"zimage {res.case}")
+    engine_memory(env, model, rest, f"{held} (DiT: {setup.quantize})",
+                  [(res.configs["fast"], lambda: make(False)(), decode)])
     finish_fast(env, model, setup, "zimage", notes)
     del model
     env.free()
@@ -998,7 +1217,7 @@ def make_fast(env: Env, args: argparse.Namespace, model: Any, *, heads: int,
     if args.no_fp8:
         setup.quantize = "off (--no-fp8)"
     else:
-        apply_fp8(model, setup)
+        apply_fp8(model, setup, env.fp8_granularity)
     apply_attention(env, model, list(args.attention_backends), setup, heads=heads,
                     head_dim=head_dim)
     if args.no_compile:
@@ -1081,9 +1300,10 @@ def report(cases: list[CaseResult], notes: list[str], header: str, command: str,
     lines = [header, "",
              "| model | case | size | frames@fps | tokens | config | attention | fp8 | compile "
              "| steps×fwd | s/step | PFLOP/step | TF/s | MFU (989) | step / 800 TF/s floor "
-             "| text s | VAE enc s | VAE dec s | retime s | s/output | speed-up | peak GB |",
+             "| compile s | text s | VAE enc s | VAE dec s | retime s | H.264 s | s/output "
+             "| speed-up | DiT peak GB | engine resident GB | engine peak GB |",
              "|---|---|---|---|---:|---|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:"
-             "|---:|---:|---:|---:|"]
+             "|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for case in cases:
         for name, c in case.configs.items():
             step_s = c.s_per_step
@@ -1099,18 +1319,27 @@ def report(cases: list[CaseResult], notes: list[str], header: str, command: str,
                    fmt(step_s, ".3f"), f"{c.flops_per_step / 1e15:.3g}",
                    fmt(c.achieved_tflops, ".3g"), fmt(c.mfu, ".0%"),
                    fmt(step_s / c.floor_s_per_step if step_s else None, ".3g", "×"),
+                   "off" if name == "baseline" else fmt(c.compile_s, ".1f"),
                    fmt(text, ".2f"), fmt(c.vae_encode_s, ".2f"), fmt(c.vae_decode_s, ".2f"),
-                   fmt(c.retime_s, ".2f"),
+                   fmt(c.retime_s, ".2f"), fmt(c.encode_s, ".2f"),
                    fmt(c.s_per_output, ".1f") + ("" if c.complete else "*"),
-                   speed, fmt(c.peak_gb, ".1f")]
+                   speed, fmt(c.peak_gb, ".1f"), fmt(c.engine_resident_gb, ".1f"),
+                   fmt(c.engine_peak_gb, ".1f")]
             if c.error:
                 row[10] = f"error ({short(c.error, 90)})"
             lines.append("| " + " | ".join(row) + " |")
     lines += ["", "s/output = steps × s/step + text encoding (×2 with guidance) + VAE encode + "
-              "VAE decode + retiming (16 fps → 24 fps on the CPU); * = some component not "
-              "measured (counted as 0). MFU is against 989 TF/s dense BF16 (the FP8 peak is "
-              f"{PEAK_FP8_TFLOPS:.0f}); the floor is the step at {FLOOR_TFLOPS:.0f} TF/s.", ""]
+              "VAE decode + retiming (16 fps → 24 fps on the CPU) + uint8 conversion and "
+              "H.264; * = some component not measured (counted as 0). compile s = the "
+              "warm-up's wall time over as many steady steps, paid once per size. MFU is "
+              f"against 989 TF/s dense BF16 (the FP8 peak is {PEAK_FP8_TFLOPS:.0f}); the floor "
+              f"is the step at {FLOOR_TFLOPS:.0f} TF/s. DiT peak = the timed denoiser alone; "
+              "engine resident / peak = everything the engine holds (see the notes).", ""]
     lines += goal_lines(cases, tiny)
+    memory = sorted({f"{case.model} {name}: {c.engine_memory}" for case in cases
+                     for name, c in case.configs.items() if c.engine_memory})
+    if memory:
+        lines += ["", "Engine memory:", *[f"- {m}" for m in memory]]
     if notes:
         lines += ["", "Notes:", *[f"- {n}" for n in notes]]
     lines += ["", f"Command: `{command}`"]
@@ -1130,6 +1359,17 @@ def parse_list(text: str, allowed: tuple[str, ...] | None = None) -> list[str]:
     return items
 
 
+def parse_resolutions(text: str) -> list[str]:
+    """Video cases; a dropped case (121 native frames) is refused naming its replacement."""
+    dropped = [t.strip() for t in text.split(",") if t.strip() in DROPPED_CASES]
+    if dropped:
+        raise argparse.ArgumentTypeError(
+            "; ".join(f"{d!r} generated 121 frames natively, which wan_i2v never does (it "
+                      f"generates 81 at 16 fps and retimes): use {DROPPED_CASES[d]!r}"
+                      for d in dropped))
+    return parse_list(text, tuple(VIDEO_CASES))
+
+
 def parse_steps(text: str) -> tuple[int, int]:
     """``BASELINE,FAST`` denoising steps per video."""
     try:
@@ -1146,7 +1386,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--models", type=lambda s: parse_list(s, MODELS), default=list(MODELS),
                         help=f"comma-separated, of {', '.join(MODELS)} (default: both)")
-    parser.add_argument("--resolutions", type=lambda s: parse_list(s, tuple(VIDEO_CASES)),
+    parser.add_argument("--resolutions", type=parse_resolutions,
                         default=list(DEFAULT_RESOLUTIONS),
                         help=f"video cases, of {', '.join(VIDEO_CASES)} "
                              f"(default: {','.join(DEFAULT_RESOLUTIONS)})")
@@ -1171,6 +1411,12 @@ def build_parser() -> argparse.ArgumentParser:
                              "eager with --tiny, which still traces with fullgraph)")
     parser.add_argument("--no-compile", action="store_true", help="fast path without compile")
     parser.add_argument("--no-fp8", action="store_true", help="fast path without fp8")
+    parser.add_argument("--fp8-granularity", choices=FP8_GRANULARITIES, default="row",
+                        help="float8 scales per row or per tensor (default: row, as the "
+                             "engines' fp8_granularity)")
+    parser.add_argument("--time-budget-s", type=float, default=None,
+                        help="start no stage after this many seconds; what is left is "
+                             "reported as skipped (default: no budget)")
     parser.add_argument("--dit-only", action="store_true",
                         help="time only the denoisers (no text encoder, VAE, retiming)")
     parser.add_argument("--json", type=Path, default=None, help="also write results here")
@@ -1210,7 +1456,10 @@ def main(argv: list[str] | None = None) -> int:
     repeats = args.repeats if args.repeats is not None else (2 if args.tiny else 3)
     env = Env(torch=torch, device=device, tiny=args.tiny, repeats=max(1, repeats),
               warmup=max(0, args.warmup),
-              compile_backend=args.compile_backend or ("eager" if args.tiny else "inductor"))
+              compile_backend=args.compile_backend or ("eager" if args.tiny else "inductor"),
+              fp8_granularity=args.fp8_granularity,
+              deadline=(None if args.time_budget_s is None
+                        else time.monotonic() + args.time_budget_s))
     torch.manual_seed(0)
     remember_active_backend()
     notes: list[str] = []
@@ -1218,6 +1467,9 @@ def main(argv: list[str] | None = None) -> int:
     began = time.perf_counter()
     runners = {"wan22-a14b": run_wan, "zimage": run_zimage}
     for name in args.models:
+        if env.out_of_time():
+            notes.append(f"{name}: skipped (the --time-budget-s was spent)")
+            continue
         print(f"{name}: running on {env.describe()} ...", file=sys.stderr)
         try:
             cases += runners[name](env, args, notes)
@@ -1238,7 +1490,8 @@ def main(argv: list[str] | None = None) -> int:
         data = {"command": command, "device": env.describe(), "tiny": args.tiny,
                 "torch": torch.__version__, "diffusers": diffusers.__version__,
                 "torchao": torchao_version, "peak_bf16_tflops": PEAK_BF16_TFLOPS,
-                "floor_tflops": FLOOR_TFLOPS,
+                "floor_tflops": FLOOR_TFLOPS, "time_budget_s": args.time_budget_s,
+                "elapsed_s": time.perf_counter() - began,
                 "goal": {"video_s": GOAL_VIDEO_S, "speedup": GOAL_SPEEDUP,
                          "checks": [] if args.tiny else goal_checks(cases)},
                 "results": [c.to_json() for c in cases], "notes": notes}

@@ -182,7 +182,7 @@ def test_loras_from_strings_and_tables() -> None:
 
 def test_a_lora_changes_the_image(folder: Path, lora_file: Path, plain: FluxEngine,
                                   tmp_path: Path) -> None:
-    with_lora = flux(folder, loras=[{"path": str(lora_file), "scale": 1.0}])
+    with_lora = flux(folder, loras=[{"path": str(lora_file), "scale": 1.0}], fuse_loras=False)
     assert with_lora.pipe.get_list_adapters() == {"transformer": ["lora0"]}
     assert enabled_adapters(with_lora) == ["lora0"]
     base = render(plain, tmp_path / "plain")
@@ -193,8 +193,20 @@ def test_a_lora_changes_the_image(folder: Path, lora_file: Path, plain: FluxEngi
     assert np.array_equal(render(plain, tmp_path / "again"), base)     # same seed, same image
 
     # the scale reaches the adapter: at 0 the LoRA adds nothing
-    muted = flux(folder, loras=[{"path": str(lora_file), "scale": 0.0}])
+    muted = flux(folder, loras=[{"path": str(lora_file), "scale": 0.0}], fuse_loras=False)
     assert np.array_equal(render(muted, tmp_path / "muted"), base)
+
+
+def test_loras_are_fused_into_the_weights_by_default(folder: Path, lora_file: Path,
+                                                     tmp_path: Path) -> None:
+    """Merged at their scales, with no adapter layers left: the same image as the adapters
+    give, without their extra low-rank products at every step."""
+    loras = [{"path": str(lora_file), "scale": 0.7}]
+    adapters = flux(folder, loras=loras, fuse_loras=False)
+    fused = flux(folder, loras=loras)
+    assert fused.pipe.get_list_adapters() == {} and fused.runtime_info()["loras_fused"] == 1
+    assert np.array_equal(render(fused, tmp_path / "fused"),
+                          render(adapters, tmp_path / "adapters"))
 
 
 @pytest.mark.parametrize("key", ["loras", "static_camera_lora"])
@@ -236,12 +248,27 @@ def test_static_camera_lora_only_for_camera_fixed(folder: Path, lora_file: Path,
 
 def test_static_camera_lora_joins_the_configured_loras(folder: Path, lora_file: Path) -> None:
     engine = flux(folder, loras=[{"path": str(lora_file), "scale": 0.5}],
-                  static_camera_lora={"path": str(lora_file), "scale": 0.8})
+                  static_camera_lora={"path": str(lora_file), "scale": 0.8}, fuse_loras=False)
     assert enabled_adapters(engine) == ["lora0"]
     engine.prompt_for(video_spec(camera_fixed=True))
     assert enabled_adapters(engine) == ["lora0", "static_camera"]
     engine.prompt_for(video_spec(camera_fixed=False))
     assert enabled_adapters(engine) == ["lora0"]
+
+
+def test_the_static_camera_lora_still_switches_over_fused_loras(folder: Path,
+                                                                lora_file: Path) -> None:
+    """A merged layer would ignore adapters switched on later: the static-camera LoRA is
+    loaded after the merge, and acts only for ``camera_fixed``."""
+    engine = flux(folder, loras=[{"path": str(lora_file), "scale": 0.5}],
+                  static_camera_lora={"path": str(lora_file), "scale": 0.8})
+    unfused = flux(folder, loras=[{"path": str(lora_file), "scale": 0.5}], fuse_loras=False)
+    assert enabled_adapters(engine) == []
+    # merged weights round differently from adapter products: equal to float32 precision
+    assert np.allclose(denoise(engine), denoise(unfused), atol=1e-5)
+    engine.prompt_for(video_spec(camera_fixed=True))
+    assert enabled_adapters(engine) == ["static_camera"]
+    assert np.abs(denoise(engine) - denoise(unfused)).max() > 1e-3
 
 
 # -- 4. placement, attention backend, compile ---------------------------------------------
@@ -293,12 +320,14 @@ def test_group_offload_streams_the_denoiser_blocks(folder: Path, calls: Calls) -
 
 
 def test_attention_backend_and_compile(folder: Path, calls: Calls) -> None:
-    engine = flux(folder, attention_backend="flash", compile=True)
+    engine = flux(folder, attention_backend="_native_math", compile=True, warmup=[])
     # the backend first, then the compile of the repeated blocks, both on the denoiser only
     assert calls == [
-        ("set_attention_backend", engine.pipe.transformer, ("flash",), {}),
-        ("compile_repeated_blocks", engine.pipe.transformer, (), {"fullgraph": True}),
+        ("set_attention_backend", engine.pipe.transformer, ("_native_math",), {}),
+        ("compile_repeated_blocks", engine.pipe.transformer, (),
+         {"fullgraph": True, "backend": "inductor", "dynamic": None}),
     ]
+    assert engine.runtime_info() == {"attention_backend": "_native_math", "compile": "inductor"}
 
 
 def test_native_attention_backend_runs_on_the_cpu(folder: Path, plain: FluxEngine,
@@ -331,6 +360,12 @@ def test_fp8_quantization_config() -> None:
     for quant in config.quant_mapping.values():
         assert isinstance(quant, TorchAoConfig)
         assert isinstance(quant.quant_type, Float8DynamicActivationFloat8WeightConfig)
+        # scales per output row by default; torchao's process-wide inductor tuning stays off
+        assert {type(g).__name__ for g in quant.quant_type.granularity} == {"PerRow"}
+        assert quant.quant_type.set_inductor_config is False
+    per_tensor = fp8_quantization_config(["transformer"], granularity="tensor")
+    assert {type(g).__name__ for g in per_tensor.quant_mapping["transformer"].quant_type
+            .granularity} == {"PerTensor"}
 
 
 class Stop(Exception):

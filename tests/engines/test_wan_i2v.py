@@ -62,7 +62,8 @@ def folders(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 def loaded(folder: Path, **options: Any) -> WanI2VEngine:
     """A loaded engine on ``folder`` with 2 steps (unless ``options`` say otherwise)."""
-    engine = WanI2VEngine({"weights": str(folder), "model": "wan-test", "steps": 2, **options})
+    engine = WanI2VEngine({"weights": str(folder), "model": "wan-test", "steps": 2,
+                           "distilled": True, **options})
     engine.load()
     return engine
 
@@ -204,7 +205,7 @@ def test_the_pipeline_gets_the_exact_size_fitted_keyframes_and_the_prompt(
     assert kwargs["prompt"].endswith(CAMERA_FIXED_INSTRUCTION)
     assert kwargs["num_inference_steps"] == 2 and kwargs["guidance_scale"] == 3.5
     assert "guidance_scale_2" not in kwargs and kwargs["negative_prompt"] is None
-    assert kwargs["output_type"] == "np"
+    assert kwargs["output_type"] == "pt"     # made uint8 on the device (to_uint8_frames)
     assert kwargs["generator"].initial_seed() == SEED
     assert kwargs["callback_on_step_end_tensor_inputs"] == ["latents"]
 
@@ -283,8 +284,12 @@ def test_capabilities_follow_the_variant() -> None:
     caps = WanI2VEngine.capabilities_for({"variant": "ti2v-5b"})
     assert caps.roles == {"first_frame"}
     assert caps.kinds == {"video"} and caps.requires_image and caps.needs_weights
-    assert caps.fps == {24, 16} and caps.resolutions == {"480p", "720p", "1080p"}
-    assert caps.max_reference_images == 0 and not caps.audio
+    assert caps.fps == {24, 16} and caps.resolutions == {"480p", "720p"}    # as trained
+    assert caps.max_reference_images == 0 and not caps.audio and caps.max_seconds == 5.0
+    # A14B in bf16 leaves no room for 720p on 80 GB: fp8 weights (or offload) unlock it
+    assert default.resolutions == {"480p"}
+    for room in ({"quantize": "fp8"}, {"offload": "model"}):
+        assert WanI2VEngine.capabilities_for(room).resolutions == {"480p", "720p"}
     with pytest.raises(ConfigError, match="variant must be one of"):
         WanI2VEngine.capabilities_for({"variant": "wan3"})
 
@@ -388,6 +393,7 @@ weights = "{folders['a14b']}"
 default_resolution = "480p"
 [models.options]
 steps = 2
+distilled = true
 guidance_scale = 1.0
 native_fps = 2
 

@@ -45,7 +45,8 @@ def weights(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def engine(weights: Path) -> WanVaceEngine:
     """The engine, loaded once, as the worker's child loads it."""
-    loaded = WanVaceEngine({"weights": str(weights), "model": MODEL, "steps": STEPS})
+    loaded = WanVaceEngine({"weights": str(weights), "model": MODEL, "steps": STEPS,
+                            "distilled": True})
     loaded.load()
     return loaded
 
@@ -208,6 +209,7 @@ weights = "{weights}"
 default_resolution = "480p"
 [models.options]
 steps = 1
+distilled = true
 guidance_scale = 1.0
 native_fps = 4
 """

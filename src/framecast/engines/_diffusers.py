@@ -17,11 +17,23 @@ A registry entry selects the weights and tunes the engine::
     device = "cuda"               # cuda | cuda:1 | cpu | auto
     offload = "none"              # none | model | sequential | group
     attention_backend = "_flash_3_hub"   # any diffusers attention backend name
-    compile = true                # torch.compile of the repeated transformer blocks
-    quantize = "fp8"              # torchao float8 weights of the denoiser(s)
+    compile = true                # torch.compile of the repeated transformer blocks (falls
+                                  # back to eager, for the child's life, on a compile error)
+    compile_backend = "inductor"  # inductor | eager | aot_eager
+    compile_dynamic = false       # torch.compile's dynamic (default: torch's own rule)
+    compile_cache_dir = "/cache/inductor"  # persistent inductor cache (default:
+                                  # $TORCHINDUCTOR_CACHE_DIR, else ~/.cache/framecast/inductor)
+    warmup = ["480p"]             # with compile: sizes compiled at load, not in a request
+    quantize = "fp8"              # torchao float8 weights of the denoiser(s), on the device
+    fp8_granularity = "row"       # row | tensor: float8 scales per output row or per tensor
+    vae_dtype = "float32"         # auto | bfloat16 | float16 | float32 (auto: float32 for Wan
+                                  # with fp8, where it fits, else the pipeline's dtype)
+    vae_tiling = false            # decode the VAE in tiles (less memory, seams possible)
+    cancel_grace_s = 60           # how long a cancelled task may take to stop before a kill
     steps = 4                     # denoising steps (default: the engine's)
     guidance_scale = 1.0
-    flow_shift = 5.0              # flow-matching schedulers (Wan): replaces the weights' shift
+    flow_shift = 5.0              # flow-matching schedulers (Wan): replaces the weights' shift;
+                                  # or a table: { "480p" = 3.0, "720p" = 5.0, first_last = 16.0 }
     request_guidance = false      # ignore a request's guidance_scale (default: only on
                                   # distilled weights, which run without guidance)
     loras = [{ path = "/models/lightx2v/high.safetensors", expert = "high", scale = 1.0 }]
@@ -36,9 +48,11 @@ fetches them.
 from __future__ import annotations
 
 import importlib
+import logging
 import math
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field, fields
+from collections.abc import Callable, Generator, Sequence
+from contextlib import closing
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -47,7 +61,20 @@ from PIL import Image
 
 from framecast.core.errors import ConfigError, InvalidInput
 from framecast.core.spec import ImageSpec, VideoSpec
-from framecast.engines._flow import FlowMorph
+from framecast.engines._gpu import (
+    COMPILE_BACKENDS,
+    FP8_GRANULARITIES,
+    RECOMPILE_LIMIT,
+    check_backend_name,
+    compile_denoisers,
+    fp8_quantization_config,
+    is_compile_error,
+    set_backend,
+    uncompile,
+    usable_backend,
+    use_compile_cache,
+)
+from framecast.engines._retime import retimed_frames
 from framecast.engines.base import (
     Cancelled,
     CancelledFn,
@@ -59,6 +86,8 @@ from framecast.engines.base import (
 from framecast.engines.weights import WeightsMissing, resolve_weights
 from framecast.media.images import fit_cover, fit_last_frame
 from framecast.media.video import AudioTrack, VideoWriter, save_png
+
+log = logging.getLogger(__name__)
 
 # What the vendor does with camera_fixed: it appends an instruction to the prompt ("the
 # platform will append instructions to fix the camera position in the user's prompt").
@@ -109,14 +138,22 @@ class DiffusersOptions:
     offload: str = "none"
     attention_backend: str | None = None
     compile: bool = False
+    compile_backend: str = "inductor"
+    compile_dynamic: bool | None = None
+    compile_cache_dir: str | None = None
+    warmup: tuple[str, ...] | None = None
     quantize: str | None = None
+    fp8_granularity: str = "row"
+    vae_dtype: str = "auto"
+    vae_tiling: bool = False
     steps: int | None = None
     guidance_scale: float | None = None
     guidance_scale_2: float | None = None
     request_guidance: bool | None = None
-    flow_shift: float | None = None
+    flow_shift: float | dict[str, float] | None = None
     loras: tuple[LoraFile, ...] = ()
     static_camera_lora: LoraFile | None = None
+    fuse_loras: bool = True
     extra: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
@@ -132,12 +169,22 @@ class DiffusersOptions:
         values = {k: v for k, v in options.items() if k in known}
         values["loras"] = tuple(LoraFile.parse(v, where=f"{where} loras[{n}]")
                                 for n, v in enumerate(options.get("loras") or []))
+        if options.get("warmup") is not None:
+            warmup = options["warmup"]
+            if isinstance(warmup, str) or not isinstance(warmup, (list, tuple)):
+                raise ConfigError(f"{where}: warmup must be a list of sizes (\"480p\", "
+                                  f"\"1024x1024\"), got {warmup!r}")
+            values["warmup"] = tuple(str(w) for w in warmup)
         if options.get("static_camera_lora"):
             values["static_camera_lora"] = LoraFile.parse(options["static_camera_lora"],
                                                           where=f"{where} static_camera_lora")
         out = cls(**values, extra={k: options[k] for k in extra_keys if k in options})
         for name, value, allowed in (("dtype", out.dtype, DTYPES),
-                                     ("offload", out.offload, OFFLOAD_MODES)):
+                                     ("vae_dtype", out.vae_dtype, DTYPES),
+                                     ("offload", out.offload, OFFLOAD_MODES),
+                                     ("fp8_granularity", out.fp8_granularity,
+                                      FP8_GRANULARITIES),
+                                     ("compile_backend", out.compile_backend, COMPILE_BACKENDS)):
             if value not in allowed:
                 raise ConfigError(f"{where}: {name} must be one of {', '.join(allowed)}, "
                                   f"got {value!r}")
@@ -145,11 +192,48 @@ class DiffusersOptions:
             raise ConfigError(f"{where}: quantize must be one of {', '.join(QUANTIZE_MODES)}")
         if out.steps is not None and not 1 <= int(out.steps) <= 200:
             raise ConfigError(f"{where}: steps must be within 1..200")
-        shift = out.flow_shift
-        if shift is not None and (isinstance(shift, bool) or not isinstance(shift, (int, float))
-                                  or shift <= 0):
-            raise ConfigError(f"{where}: flow_shift must be a number above 0, got {shift!r}")
+        for key in ("compile", "vae_tiling", "fuse_loras"):
+            if not isinstance(getattr(out, key), bool):
+                raise ConfigError(f"{where}: {key} must be true or false")
+        _check_flow_shift(out.flow_shift, where)
         return out
+
+
+FLOW_SHIFT_KEYS = ("480p", "720p", "1080p", "first_last", "default")
+
+
+def _check_flow_shift(shift: Any, where: str) -> None:
+    """A flow shift is a number above 0, or a table of them by resolution and task type."""
+    def bad(value: Any) -> bool:
+        return isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0
+
+    if shift is None:
+        return
+    if isinstance(shift, dict):
+        unknown = sorted(set(shift) - set(FLOW_SHIFT_KEYS))
+        if unknown:
+            raise ConfigError(f"{where}: flow_shift keys are {', '.join(FLOW_SHIFT_KEYS)}, got "
+                              f"{', '.join(unknown)}")
+        for key, value in shift.items():
+            if bad(value):
+                raise ConfigError(f"{where}: flow_shift.{key} must be a number above 0, got "
+                                  f"{value!r}")
+        return
+    if bad(shift):
+        raise ConfigError(f"{where}: flow_shift must be a number above 0 (or a table by "
+                          f"resolution), got {shift!r}")
+
+
+def pick_flow_shift(shift: float | dict[str, float] | None, *, resolution: str | None,
+                    first_last: bool) -> float | None:
+    """The flow shift for one task from a number or a table: ``first_last`` for a first +
+    last frame task when the table has it, else the task's resolution, else ``default``."""
+    if shift is None or not isinstance(shift, dict):
+        return None if shift is None else float(shift)
+    for key in (("first_last",) if first_last else ()) + (resolution or "", "default"):
+        if key in shift:
+            return float(shift[key])
+    return None
 
 
 def import_torch() -> Any:
@@ -190,6 +274,22 @@ class DiffusersEngine(Engine):
     # variant name -> (steps, guidance) defaults, picked by a ``variant`` option; none: {}
     variants: ClassVar[dict[str, tuple[int, float]]] = {}
     default_variant: ClassVar[str] = ""
+    # the pipeline passes attention masks (LTX-2): backends without mask support are refused
+    passes_attention_mask: ClassVar[bool] = False
+    # decode the VAE in float32 when fp8 leaves the room (Wan, as diffusers' own example)
+    float32_vae_with_fp8: ClassVar[bool] = False
+    # the pipeline casts latents to the VAE's dtype, so the VAE may have its own (FLUX and
+    # SDXL feed it the denoiser's dtype: a float32 VAE under bf16 weights fails there)
+    vae_takes_own_dtype: ClassVar[bool] = True
+    # a cancel is seen at a step's end and a VAE decode cannot be interrupted: give the child
+    # a step plus a decode before the kill that costs a reload of 40-70 GB and a recompile
+    cancel_grace_s: ClassVar[float] = 60.0
+    # each slot's child gets its own GPU (worker/gpus.py)
+    gpu: ClassVar[bool] = True
+    # what ``warmup`` compiles at load when the options do not say (see ``warm_up``)
+    default_warmup: ClassVar[tuple[str, ...]] = ()
+    # fewer steps than this need a distilled LoRA (Wan: 4 steps without one is a blur)
+    min_steps_without_lora: ClassVar[int] = 1
 
     def __init__(self, options: dict[str, Any] | None = None) -> None:
         super().__init__(options)
@@ -200,10 +300,18 @@ class DiffusersEngine(Engine):
         if self.variants and self.variant not in self.variants:
             raise ConfigError(f"engine {self.name} options: variant must be one of "
                               f"{', '.join(self.variants)}, got {self.variant!r}")
+        if self.opts.vae_dtype != "auto" and not self.vae_takes_own_dtype:
+            raise ConfigError(f"engine {self.name} options: vae_dtype is not offered: this "
+                              f"pipeline feeds the VAE in the weights' dtype (set dtype)")
+        if self.opts.attention_backend:
+            check_backend_name(self.opts.attention_backend, engine=self.name,
+                               needs_mask=self.passes_attention_mask)
         self.pipe: Any = None
         self.weights_path: Path | None = None
         self._adapters: list[tuple[str, float]] = []
         self._static_adapters: list[tuple[str, float]] = []
+        self._compiled = False
+        self.runtime: dict[str, Any] = {}     # what the fast path ended up as, for task info
 
     # -- placement -------------------------------------------------------------------------
 
@@ -241,8 +349,9 @@ class DiffusersEngine(Engine):
     def distilled(self) -> bool:
         """Whether the weights are distilled to run without guidance (Turbo, schnell): a
         request's ``guidance_scale`` would switch classifier-free guidance back on, doubling
-        the cost and leaving the distilled regime."""
-        return False
+        the cost and leaving the distilled regime. By default the ``distilled`` option, for
+        engines that take one (Wan: a checkpoint with a step-distilled LoRA merged in)."""
+        return self.opts.extra.get("distilled") is True
 
     def guidance_for(self, spec: VideoSpec | ImageSpec) -> float:
         """The guidance a request runs with: its own ``guidance_scale`` (Seedream sends one)
@@ -256,37 +365,196 @@ class DiffusersEngine(Engine):
 
     # -- loading ---------------------------------------------------------------------------
 
+    def check_schedule(self) -> None:
+        """Refuse options that would run and silently give a worse video: too few steps
+        for weights that are not distilled, and a second expert's guidance that does nothing
+        because classifier-free guidance is switched on by ``guidance_scale`` alone."""
+        where = f"engine {self.name} options"
+        if not isinstance(self.opts.extra.get("distilled", False), bool):
+            raise ConfigError(f"{where}: distilled must be true or false")
+        if self.steps < self.min_steps_without_lora and not self.opts.loras and \
+                not self.distilled:
+            raise ConfigError(f"{where}: steps = {self.steps} needs a step-distilled LoRA (e.g. "
+                              f"LightX2V's 4-step one, in `loras`); these weights need at least "
+                              f"{self.min_steps_without_lora} steps")
+        second = self.opts.guidance_scale_2
+        if second is not None and self.guidance <= 1.0 < float(second):
+            raise ConfigError(f"{where}: guidance_scale_2 = {second} has no effect with "
+                              f"guidance_scale = {self.guidance:g}: the pipeline runs "
+                              f"classifier-free guidance only when guidance_scale > 1")
+
+    @staticmethod
+    def needs_room_for(options: dict[str, Any] | None) -> bool:
+        """Whether an entry's options leave the memory of full bf16 weights free for large
+        sizes: fp8 weights, or weights offloaded to the host."""
+        opts = options or {}
+        return opts.get("quantize") == "fp8" or opts.get("offload", "none") != "none"
+
+    @property
+    def vae_dtype(self) -> Any:
+        """The VAE's dtype: the option; by default float32 where the engine wants a precise
+        decode and fp8 leaves the memory for it (Wan), else the pipeline's dtype."""
+        torch = import_torch()
+        if self.opts.vae_dtype != "auto":
+            return getattr(torch, self.opts.vae_dtype)
+        if self.float32_vae_with_fp8 and self.opts.quantize == "fp8":
+            return torch.float32
+        return self.torch_dtype
+
+    def component_dtypes(self, cls: Any = None) -> Any:
+        """``from_pretrained``'s dtype: one dtype, or per component when the VAE (or an image
+        encoder, which diffusers' own Wan example keeps in float32) differs."""
+        torch = import_torch()
+        default, vae = self.torch_dtype, self.vae_dtype
+        dtypes: dict[str, Any] = {}
+        if vae != default:
+            dtypes["vae"] = vae
+        if default in (torch.bfloat16, torch.float16) and \
+                "image_encoder" in _expected_components(cls):
+            dtypes["image_encoder"] = torch.float32
+        return {"default": default, **dtypes} if dtypes else default
+
     def load(self) -> None:
-        """Resolve the weights, build the pipeline, then quantise, load LoRAs, place it,
-        pick the attention backend and compile, in that order."""
+        """Resolve the weights, pick a usable attention backend (before reading them), build
+        the pipeline (fp8 quantised on the device), load LoRAs, place it, set the backend,
+        compile and warm up, in that order."""
         self.weights_path = resolve_weights(self.opts.weights, model=self.opts.model or self.name,
                                             engine=self.name)
         cls = pipeline_class(self.pipeline_class_name)
-        kwargs: dict[str, Any] = {"dtype": self.torch_dtype}
+        backend: str | None = None
+        if self.opts.attention_backend:
+            backend, why_not = usable_backend(self.opts.attention_backend)
+            self.runtime["attention_backend"] = backend
+            if why_not:
+                self.runtime["attention_backend_fallback"] = why_not
+        if self.opts.compile:
+            use_compile_cache(self.opts.compile_cache_dir)
+        kwargs: dict[str, Any] = {"dtype": self.component_dtypes(cls)}
         kwargs.update(self.load_kwargs())
         if self.opts.quantize == "fp8":
-            kwargs["quantization_config"] = fp8_quantization_config(self.denoiser_names(cls))
+            kwargs["quantization_config"] = fp8_quantization_config(
+                self.denoiser_names(cls), granularity=self.opts.fp8_granularity)
+            if self.opts.offload == "none" and self.device.startswith("cuda"):
+                # quantise on the device as each weight lands: on the CPU it took ~3 min for
+                # Wan2.2's two experts (0.16 Gparam/s)
+                kwargs["device_map"] = self.device
+            self.runtime["quantize"] = f"fp8 ({self.opts.fp8_granularity})"
         self.pipe = cls.from_pretrained(str(self.weights_path), **kwargs)
         self.pipe.set_progress_bar_config(disable=True)
-        if self.opts.flow_shift is not None:
-            self._shift_scheduler(float(self.opts.flow_shift))
+        self._base_scheduler = self.pipe.scheduler
+        self._shift: float | None = None
+        if isinstance(self.opts.flow_shift, (int, float)):   # one shift for every task
+            self._shift = float(self.opts.flow_shift)
+            self._shift_scheduler(self._shift)
+        if self.opts.vae_tiling:
+            self.pipe.vae.enable_tiling()
         self._load_loras()
         self._place()
-        if self.opts.attention_backend:
-            for denoiser in self.denoisers():
-                denoiser.set_attention_backend(self.opts.attention_backend)
+        if backend:
+            set_backend(self.denoisers(), backend)
         if self.opts.compile:
-            for denoiser in self.denoisers():
-                if hasattr(denoiser, "compile_repeated_blocks") and \
-                        getattr(denoiser, "_repeated_blocks", None):
-                    denoiser.compile_repeated_blocks(fullgraph=True)
-                else:
-                    denoiser.compile(fullgraph=True)
+            compile_denoisers(self.denoisers(), backend=self.opts.compile_backend,
+                              dynamic=self.opts.compile_dynamic, recompile_limit=RECOMPILE_LIMIT)
+            self._compiled = True
+            self.runtime["compile"] = self.opts.compile_backend
+            self.warm_up()
+
+    def warm_up(self) -> None:
+        """Compile at load what requests would otherwise compile: one short generation per
+        ``warmup`` size (option; default the engine's ``default_warmup``), with and without
+        the static-camera LoRA when one is configured. Seconds are kept in ``runtime``."""
+        sizes = self.opts.warmup if self.opts.warmup is not None else self.default_warmup
+        if not sizes:
+            return
+        import tempfile
+        import time
+
+        started = time.monotonic()
+        steps = replace(self.opts, steps=min(self.steps, 3))
+        saved, self.opts = self.opts, steps
+        try:
+            for size in sizes:
+                for camera_fixed in (False, True) if self._static_adapters else (False,):
+                    spec, images = self.warmup_request(size, camera_fixed=camera_fixed)
+                    with tempfile.TemporaryDirectory(prefix="framecast-warmup-") as work:
+                        self.run(spec, EngineInputs(images=images, work_dir=Path(work)),
+                                 lambda step, total: None, lambda: False)
+        finally:
+            self.opts = saved
+        self.runtime["warmup_s"] = round(time.monotonic() - started, 1)
+        self.runtime["warmup"] = list(sizes)
+
+    def warmup_request(self, size: str, *, camera_fixed: bool) -> tuple[Any, list[Any]]:
+        """A resolved request at ``size`` for ``warm_up``: a 5 s 16:9 video for a resolution
+        name (with a first frame when the engine needs one), an image for ``WxH``."""
+        from framecast.core import sizes as size_tables
+        from framecast.core.spec import ImageInput
+        from framecast.engines.base import InputImage
+
+        if "x" in size:
+            width, height = (int(v) for v in size.split("x"))
+            return ImageSpec(model=self.name, prompt="warm-up", width=width, height=height,
+                             seed=0), []
+        width, height = size_tables.video_size("seedance-1.0", size, "16:9")
+        needs_image = self.capabilities_for(self.options).requires_image
+        frames = 5 * 24 + 1
+        spec = VideoSpec(model=self.name, prompt="warm-up", resolution=size, ratio="16:9",
+                         width=width, height=height, frames_total=frames, fps=24, seed=0,
+                         camera_fixed=camera_fixed,
+                         images=[ImageInput(role="first_frame", url="data:")] if needs_image
+                         else [])
+        picture = Image.linear_gradient("L").resize((width, height)).convert("RGB")
+        return spec, [InputImage(role="first_frame", image=picture)] if needs_image else []
+
+    def call_pipe(self, seed: int, **kwargs: Any) -> Any:
+        """Run the pipeline with a fresh generator seeded ``seed``. A torch.compile error (a
+        recompile limit, an unsupported op) does not fail the task: the denoisers go back to
+        eager for the rest of this child's life, the reason is noted, and the call is made
+        again from the same seed, so the output is what an eager run gives."""
+        try:
+            return self.pipe(generator=self.generator(seed), **kwargs)
+        except Exception as exc:
+            if not (self._compiled and is_compile_error(exc)):
+                raise
+            log.warning("engine %s: torch.compile failed (%s: %s); running eager from now on",
+                        self.name, type(exc).__name__, str(exc).splitlines()[0][:200])
+            uncompile(self.denoisers())
+            self._compiled = False
+            self.runtime["compile"] = f"eager (compile failed: {type(exc).__name__})"
+            return self.pipe(generator=self.generator(seed), **kwargs)
+
+    def runtime_info(self) -> dict[str, Any]:
+        """What the fast path is, for the task's info: the attention backend (and why not the
+        configured one), fp8, compile or its eager fallback, warm-up seconds."""
+        return dict(self.runtime)
+
+    def scheduler_for(self, spec: VideoSpec | ImageSpec, *, first_last: bool = False) -> None:
+        """Set the flow shift for this task: the ``flow_shift`` option (a number, or a table
+        by resolution and task type), else the engine's default for it, else the weights'."""
+        resolution = getattr(spec, "resolution", None)
+        shift = pick_flow_shift(self.opts.flow_shift, resolution=resolution,
+                                first_last=first_last)
+        if shift is None:
+            shift = pick_flow_shift(self.default_flow_shift(), resolution=resolution,
+                                    first_last=first_last)
+        if shift is None:
+            self.pipe.scheduler = self._base_scheduler
+        elif shift != self._shift or self.pipe.scheduler is self._base_scheduler:
+            self._shift_scheduler(shift)
+        self._shift = shift
+        if shift is not None:
+            self.runtime["flow_shift"] = shift
+        else:
+            self.runtime.pop("flow_shift", None)
+
+    def default_flow_shift(self) -> float | dict[str, float] | None:
+        """The engine's own flow shift by size and task (None: the weights' scheduler)."""
+        return None
 
     def _shift_scheduler(self, shift: float) -> None:
-        """Replace the flow-matching scheduler's shift: UniPC and DPM++ call it
-        ``flow_shift``, flow-match Euler ``shift``."""
-        scheduler = self.pipe.scheduler
+        """Replace the flow-matching scheduler's shift (on a copy of the weights' scheduler):
+        UniPC and DPM++ call it ``flow_shift``, flow-match Euler ``shift``."""
+        scheduler = self._base_scheduler
         key = "flow_shift" if "flow_shift" in scheduler.config else "shift"
         self.pipe.scheduler = type(scheduler).from_config(scheduler.config, **{key: shift})
 
@@ -306,11 +574,31 @@ class DiffusersEngine(Engine):
 
     def _load_loras(self) -> None:
         """Load every configured LoRA as a named adapter (into both Wan2.2 experts for
-        ``expert = "all"``); the static-camera LoRA is enabled only for ``camera_fixed``."""
-        two_experts = getattr(self.pipe, "transformer_2", None) is not None
-        loras = [(f"lora{n}", lora) for n, lora in enumerate(self.opts.loras)]
+        ``expert = "all"``) and, with ``fuse_loras``, merge them into the denoisers' weights:
+        no extra low-rank GEMMs per Linear per step, and fewer graphs to compile. The
+        static-camera LoRA is loaded after the merge as a switchable adapter, enabled only
+        for ``camera_fixed``."""
+        self._adapters = self._load_adapters(
+            [(f"lora{n}", lora) for n, lora in enumerate(self.opts.loras)])
+        if self.opts.fuse_loras and self._adapters:
+            self._set_adapters(camera_fixed=False)          # the scales the merge uses
+            components = [n for n in DENOISERS if getattr(self.pipe, n, None) is not None]
+            self.pipe.fuse_lora(components=components,
+                                adapter_names=[a for a, _ in self._adapters])
+            # peft's layers go and the merged weights stay (a merged layer would also ignore
+            # any adapter switched on later, hence the static one is loaded afterwards)
+            self.pipe.unload_lora_weights()
+            self._adapters = []
+            self.runtime["loras_fused"] = len(self.opts.loras)
         if self.opts.static_camera_lora is not None:
-            loras.append(("static_camera", self.opts.static_camera_lora))
+            self._static_adapters = self._load_adapters(
+                [("static_camera", self.opts.static_camera_lora)])
+        self._set_adapters(camera_fixed=False)
+
+    def _load_adapters(self, loras: list[tuple[str, LoraFile]]) -> list[tuple[str, float]]:
+        """Load LoRA files as named adapters; ``(adapter, scale)`` for each one loaded."""
+        two_experts = getattr(self.pipe, "transformer_2", None) is not None
+        loaded: list[tuple[str, float]] = []
         for name, lora in loras:
             path = Path(lora.path).expanduser()
             if not path.exists():
@@ -324,12 +612,8 @@ class DiffusersEngine(Engine):
                 if into_second:
                     kwargs["load_into_transformer_2"] = True
                 self.pipe.load_lora_weights(str(path), **kwargs)
-                entry = (adapter, lora.scale)
-                if name == "static_camera":
-                    self._static_adapters.append(entry)
-                else:
-                    self._adapters.append(entry)
-        self._set_adapters(camera_fixed=False)
+                loaded.append((adapter, lora.scale))
+        return loaded
 
     def _set_adapters(self, *, camera_fixed: bool) -> None:
         """Enable the configured LoRAs, plus the static-camera one for ``camera_fixed``."""
@@ -409,20 +693,6 @@ def _expected_components(cls: Any) -> set[str]:
         return set()
 
 
-def fp8_quantization_config(denoisers: Sequence[str]) -> Any:
-    """A diffusers ``PipelineQuantizationConfig`` putting the denoisers' weights in float8
-    (torchao, dynamic float8 activations on Hopper and newer)."""
-    diffusers = importlib.import_module("diffusers")
-    try:
-        from torchao.quantization import Float8DynamicActivationFloat8WeightConfig
-    except ImportError as exc:
-        raise ConfigError("quantize = \"fp8\" needs torchao: pip install "
-                          "'framecast[diffusers]'") from exc
-    quant = diffusers.TorchAoConfig(Float8DynamicActivationFloat8WeightConfig())
-    return diffusers.PipelineQuantizationConfig(
-        quant_mapping={name: quant for name in denoisers})
-
-
 # -- sizes and frames -----------------------------------------------------------------------
 
 def legal_size(width: int, height: int, multiple: int) -> tuple[int, int]:
@@ -444,13 +714,13 @@ def native_frame_count(spec: VideoSpec, native_fps: int, multiple: int) -> int:
 
 def to_uint8_frames(frames: Any) -> list[np.ndarray]:
     """A pipeline's video output (float array in [0, 1], (1,F,H,W,3) or (F,H,W,3) or
-    channels-first; or PIL images) as a list of H×W×3 uint8 RGB frames."""
+    channels-first; a torch tensor, ``output_type="pt"``'s (1,F,C,H,W) included; or PIL
+    images) as a list of H×W×3 uint8 RGB frames."""
     if isinstance(frames, (list, tuple)) and frames and isinstance(frames[0], (list, tuple)):
         frames = frames[0]
     if isinstance(frames, (list, tuple)) and frames and isinstance(frames[0], Image.Image):
         return [np.asarray(f.convert("RGB"), dtype=np.uint8) for f in frames]
-    array = frames.detach().float().cpu().numpy() if hasattr(frames, "detach") else \
-        np.asarray(frames)
+    array = _uint8_on_device(frames) if hasattr(frames, "detach") else np.asarray(frames)
     if array.ndim == 5:
         array = array[0]
     if array.ndim != 4:
@@ -464,6 +734,25 @@ def to_uint8_frames(frames: Any) -> list[np.ndarray]:
     return [np.ascontiguousarray(f) for f in array]
 
 
+def _uint8_on_device(video: Any) -> np.ndarray:
+    """A torch video tensor ((1,F,C,H,W), (F,C,H,W) or channels-last) as a uint8 (F,H,W,C)
+    array, scaled, rounded and clamped on the tensor's own device: on a GPU the host gets
+    one byte a value (bf16 ``"np"`` output sent two, then took 0.5 s at 480p and 1.1 s at
+    720p on a 2-core CPU to scale: the GPU review of issue 18, point 9). The same
+    values as the numpy path: float32 ×255, round half to even, clamp. The float32 copy on
+    the device is transient: 0.4 GB for 81 frames at 480p, 0.85 GB at 720p."""
+    tensor = video.detach()
+    if tensor.ndim == 5:
+        tensor = tensor[0]
+    if tensor.ndim != 4:
+        raise ValueError(f"unexpected video output shape {tuple(tensor.shape)}")
+    if tensor.shape[-1] not in (1, 3) and tensor.shape[1] in (1, 3):
+        tensor = tensor.permute(0, 2, 3, 1)     # (F,C,H,W) -> (F,H,W,C), copied as bytes below
+    if tensor.is_floating_point():
+        tensor = (tensor.float() * 255.0).round_().clamp_(0, 255).byte()
+    return tensor.contiguous().cpu().numpy()
+
+
 def fit_frame(frame: np.ndarray, width: int, height: int) -> np.ndarray:
     """A frame cover-fitted to exactly width×height (unchanged when it already is)."""
     if frame.shape[1] == width and frame.shape[0] == height:
@@ -471,44 +760,34 @@ def fit_frame(frame: np.ndarray, width: int, height: int) -> np.ndarray:
     return np.asarray(fit_cover(Image.fromarray(frame), width, height), dtype=np.uint8)
 
 
-def retimed(frames: Sequence[np.ndarray], count: int) -> Iterator[np.ndarray]:
+def retimed(frames: Sequence[np.ndarray], count: int, *,
+            workers: int | None = None) -> Generator[np.ndarray, None, None]:
     """``count`` frames spanning the same time as ``frames``: output frame ``i`` sits at
     source position ``i·(n−1)/(count−1)``; in-betweens come from optical-flow morphs of the
-    two source frames around them (the motion engine's ``FlowMorph``). Used to turn a
-    model's native 16 fps into 24 fps, or a model's legal frame count into the exact one."""
-    n = len(frames)
-    if n == 0:
-        raise ValueError("no frames to retime")
-    if n == count:
-        yield from frames
-        return
-    morph: tuple[int, FlowMorph] | None = None
-    for i in range(count):
-        position = 0.0 if count == 1 else i * (n - 1) / (count - 1)
-        k = min(math.floor(position + 1e-9), n - 1)
-        t = position - k
-        if t < 1e-6 or k == n - 1:
-            yield frames[k]
-            continue
-        if morph is None or morph[0] != k:
-            morph = (k, FlowMorph(frames[k], frames[k + 1]))
-        yield morph[1].frame(t)
+    two source frames around them (the motion engine's ``FlowMorph``), computed on
+    ``workers`` threads (default: the CPUs, at most 8; the same frames whatever the number;
+    ``_retime.py``). Used to turn a model's native 16 fps into 24 fps, or a model's legal
+    frame count into the exact one. Close the iterator to stop its pool early."""
+    return retimed_frames(frames, count, workers=workers)
 
 
 def write_video(spec: VideoSpec, frames: Sequence[np.ndarray], work_dir: Path, *,
-                audio: AudioTrack | None = None) -> list[OutputFileInfo]:
+                audio: AudioTrack | None = None,
+                retime_workers: int | None = None) -> list[OutputFileInfo]:
     """Encode ``frames`` (generated frames, any size) into ``video.mp4`` at exactly the
     spec's pixel size, frame count and fps (cover-fitted, then flow-retimed when the count
-    differs), watermarked when asked, with ``audio`` as an AAC track; plus
-    ``last_frame.png`` for ``return_last_frame``."""
+    differs, on ``retime_workers`` threads: see ``retimed``), watermarked when asked, with
+    ``audio`` as an AAC track; plus ``last_frame.png`` for ``return_last_frame``."""
     assert spec.width and spec.height and spec.frames_total
     width, height, total = spec.width, spec.height, spec.frames_total
     fitted = [fit_frame(f, width, height) for f in frames]
     path = work_dir / "video.mp4"
     last: np.ndarray | None = None
+    # closing: an encoder error stops the retiming pool now, not when the traceback is freed
     with VideoWriter(path, width, height, spec.fps, watermark=spec.watermark,
-                     audio=audio) as writer:
-        for frame in retimed(fitted, total):
+                     audio=audio) as writer, \
+            closing(retimed(fitted, total, workers=retime_workers)) as output:
+        for frame in output:
             writer.write(frame)
             last = frame
     assert last is not None and writer.frames == total

@@ -31,6 +31,7 @@ class TextToImageEngine(DiffusersEngine):
 
     capabilities: ClassVar[Capabilities] = Capabilities(kinds=frozenset({"image"}),
                                                         needs_weights=True)
+    default_warmup: ClassVar[tuple[str, ...]] = ("1024x1024",)
 
     @property
     def size_multiple(self) -> int:
@@ -54,10 +55,10 @@ class TextToImageEngine(DiffusersEngine):
         guidance = self.guidance_for(image_spec)
 
         # 2. Denoise and decode, reporting every step and stopping at the first after a cancel.
-        result = self.pipe(
-            prompt=self.prompt_for(image_spec), width=width, height=height,
+        result = self.call_pipe(
+            image_spec.seed, prompt=self.prompt_for(image_spec), width=width, height=height,
             num_inference_steps=self.steps, guidance_scale=guidance,
-            generator=self.generator(image_spec.seed), output_type="pil",
+            output_type="pil",
             callback_on_step_end=self.step_callback(progress, cancelled, self.steps),
             **self.call_kwargs())
 
@@ -68,4 +69,5 @@ class TextToImageEngine(DiffusersEngine):
             info["variant"] = self.variant
         info.update(steps=self.steps, guidance_scale=guidance,
                     generated_size=f"{width}x{height}")
+        info.update(self.runtime_info())
         return EngineOutputs(files=[file], seed=image_spec.seed, info=info)

@@ -17,6 +17,10 @@ Contract:
   ``progress(step, total)`` as work advances and checks ``cancelled()`` at least once per
   frame or denoising step, raising ``Cancelled`` when it returns True.
 * The same spec (seed included) gives the same bytes, wherever the model allows it.
+* ``cancel_grace_s`` (a class attribute, or a model's ``cancel_grace_s`` option) is how long
+  the worker waits for ``run`` to honour a cancel before it kills the child: at least one
+  denoising step plus the decode, so a cancel does not cost a reload. ``gpu`` says the engine
+  runs on a GPU when one is visible; the worker then gives each slot's child its own.
 """
 
 from __future__ import annotations
@@ -36,6 +40,13 @@ ProgressFn = Callable[[int, int], None]
 CancelledFn = Callable[[], bool]
 
 
+DEFAULT_CANCEL_GRACE_S = 2.0   # a CPU engine checks ``cancelled()`` at every frame
+MAX_CANCEL_GRACE_S = 3600.0    # more is a typo, not a step
+# Options every engine takes that the worker reads, not the engine: ``Engine.__init__`` drops
+# them, so an engine that refuses unknown keys never sees them.
+WORKER_OPTION_KEYS = frozenset({"cancel_grace_s"})
+
+
 class Cancelled(Exception):
     """Raised inside ``run`` when ``cancelled()`` returned True."""
 
@@ -52,6 +63,9 @@ class Capabilities:
     fps: frozenset[int] = frozenset({24, 16})
     audio: bool = False
     needs_weights: bool = False
+    # the longest clip, in seconds (None: any duration the API allows); a model trained on
+    # short clips, or one whose longer clips do not fit in memory, says so here
+    max_seconds: float | None = None
 
 
 @dataclass
@@ -103,9 +117,31 @@ class Engine:
 
     name: ClassVar[str] = "engine"
     capabilities: ClassVar[Capabilities] = Capabilities(kinds=frozenset())
+    cancel_grace_s: ClassVar[float] = DEFAULT_CANCEL_GRACE_S   # cancel → stopped, at most
+    gpu: ClassVar[bool] = False   # runs on a GPU when one is visible
 
     def __init__(self, options: dict[str, Any] | None = None) -> None:
-        self.options = dict(options or {})
+        options = dict(options or {})
+        self.cancel_grace_for(options)   # a bad value fails the load, in the operator's words
+        self.options = {k: v for k, v in options.items() if k not in WORKER_OPTION_KEYS}
+
+    @classmethod
+    def cancel_grace_for(cls, options: dict[str, Any] | None = None) -> float:
+        """Seconds this engine, configured with ``options``, may take to stop after a cancel:
+        the ``cancel_grace_s`` option, else the class's. ``ConfigError`` for a bad value."""
+        value = (options or {}).get("cancel_grace_s", cls.cancel_grace_s)
+        if isinstance(value, bool) or not isinstance(value, int | float) or not (
+                0 <= value <= MAX_CANCEL_GRACE_S):
+            raise ConfigError(f"engine {cls.name} options: cancel_grace_s must be a number of "
+                              f"seconds within 0..{MAX_CANCEL_GRACE_S:.0f}, got {value!r}")
+        return float(value)
+
+    @classmethod
+    def uses_gpu(cls, options: dict[str, Any] | None = None) -> bool:
+        """Whether this engine, configured with ``options``, puts its work on a GPU (a
+        ``device`` option of ``cpu`` says no)."""
+        device = str((options or {}).get("device", "auto")).strip().lower()
+        return cls.gpu and not device.startswith("cpu")
 
     @classmethod
     def capabilities_for(cls, options: dict[str, Any] | None = None) -> Capabilities:
@@ -150,6 +186,20 @@ def check_capabilities(caps: Capabilities, spec: VideoSpec | ImageSpec, *, engin
         if spec.fps not in caps.fps:
             raise InvalidInput(f"model `{spec.model}` does not support {spec.fps} fps",
                                param="fps")
+        seconds, param = clip_seconds(spec)
+        if caps.max_seconds is not None and seconds > caps.max_seconds + 1e-9:
+            raise InvalidInput(f"model `{spec.model}` (engine {engine}) makes clips of at most "
+                               f"{caps.max_seconds:g} s, got {seconds:g} s", param=param)
+
+
+def clip_seconds(spec: VideoSpec) -> tuple[float, str]:
+    """How long a video spec's clip runs, and the field that set it (``duration`` or
+    ``frames``; 5 s by default, as the vendor's)."""
+    if spec.frames_total is not None:
+        return (spec.frames_total - 1) / spec.fps, "frames" if spec.frames else "duration"
+    if spec.frames is not None:
+        return (spec.frames - 1) / spec.fps, "frames"
+    return float(spec.duration if spec.duration is not None else 5), "duration"
 
 
 IMAGE_ROLES = ("first_frame", "last_frame", "reference_image")

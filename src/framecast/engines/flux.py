@@ -36,6 +36,7 @@ class FluxEngine(TextToImageEngine):
     """FLUX.1 dev (28 steps, guidance 3.5) or schnell (4 steps, no guidance)."""
 
     name: ClassVar[str] = "flux"
+    vae_takes_own_dtype: ClassVar[bool] = False
     pipeline_class_name: ClassVar[str] = "FluxPipeline"
     variants: ClassVar[dict[str, tuple[int, float]]] = {"dev": (28, 3.5), "schnell": (4, 0.0)}
     default_variant: ClassVar[str] = "dev"

@@ -30,6 +30,7 @@ Options (besides the shared ones in ``_diffusers``)::
 from __future__ import annotations
 
 import importlib
+from dataclasses import replace
 from typing import Any, ClassVar
 
 import numpy as np
@@ -85,6 +86,17 @@ class LTX2Engine(DiffusersEngine):
         audio=True,
         needs_weights=True,
     )
+    # its cross-attention always gets a mask: flash / sage backends fail at the first step
+    passes_attention_mask: ClassVar[bool] = True
+    default_warmup: ClassVar[tuple[str, ...]] = ("480p",)
+
+    @classmethod
+    def capabilities_for(cls, options: dict[str, Any] | None = None) -> Capabilities:
+        """1080p only with fp8 weights or offload: in bf16 the 19B transformer, Gemma 3 12B
+        and a 1080p VAE decode need about 89 GB at peak."""
+        if cls.needs_room_for(options):
+            return cls.capabilities
+        return replace(cls.capabilities, resolutions=frozenset({"480p", "720p"}))
 
     def __init__(self, options: dict[str, Any] | None = None) -> None:
         super().__init__(options)
@@ -100,6 +112,10 @@ class LTX2Engine(DiffusersEngine):
                               f"got {crf!r}")
         self.image_crf: int | None = crf
         self.negative_prompt: str | None = self.opts.extra.get("negative_prompt")
+        if self.opts.vae_tiling:
+            raise ConfigError(f"{where}: vae_tiling is not offered for LTX-2: its tiled decode "
+                              f"failed on sizes the service makes (704 px high; 1088 came back "
+                              f"1216) in the review's tests")
 
     @property
     def distilled(self) -> bool:
@@ -152,13 +168,13 @@ class LTX2Engine(DiffusersEngine):
         # 3. Denoise video and audio together, reporting every step; cancel stops at once.
         if cancelled():
             raise Cancelled()
-        result = self.pipe(
-            conditions=conditions or None, prompt=self.prompt_for(video),
+        result = self.call_pipe(
+            video.seed, conditions=conditions or None, prompt=self.prompt_for(video),
             negative_prompt=self.negative_prompt, height=height, width=width,
             num_frames=frames, frame_rate=float(NATIVE_FPS),
-            num_inference_steps=self.steps, generator=self.generator(video.seed),
+            num_inference_steps=self.steps,
             callback_on_step_end=self.step_callback(progress, cancelled, self.steps),
-            output_type="np", **self.guidance_kwargs())
+            output_type="pt", **self.guidance_kwargs())
 
         # 4. Encode: exact size, frame count and fps, with the soundtrack when asked for.
         audio = self.audio_track(result.audio) if video.generate_audio else None
@@ -169,6 +185,7 @@ class LTX2Engine(DiffusersEngine):
             "generated": f"{width}x{height}", "native_frames": frames, "native_fps": NATIVE_FPS}
         if audio is not None:
             info["audio_sample_rate"] = audio.sample_rate
+        info.update(self.runtime_info())
         return EngineOutputs(files=files, seed=video.seed, info=info)
 
     def keyframe_conditions(self, inputs: EngineInputs, width: int,

@@ -37,6 +37,7 @@ class SDXLEngine(TextToImageEngine):
     """SDXL base (30 steps, guidance 5.0) or SDXL-Turbo (4 steps, no guidance)."""
 
     name: ClassVar[str] = "sdxl"
+    vae_takes_own_dtype: ClassVar[bool] = False
     pipeline_class_name: ClassVar[str] = "StableDiffusionXLPipeline"
     variants: ClassVar[dict[str, tuple[int, float]]] = {"base": (30, 5.0), "turbo": (4, 0.0)}
     default_variant: ClassVar[str] = "base"

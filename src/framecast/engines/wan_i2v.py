@@ -28,6 +28,8 @@ ti2v-5b    Wan2.2-TI2V-5B (``expand_timesteps``,      50      5.0        24 fps 
     flow_shift = 5.0            # replaces the scheduler's flow shift (default: weights')
     guidance_scale_2 = 3.5      # a14b: the low-noise expert's guidance (default: guidance_scale)
     negative_prompt = "..."     # default: none
+    distilled = false           # true: the weights have a step-distilled LoRA merged in, so
+                                # fewer than 10 steps are allowed without one in `loras`
 
 TI2V-5B ignores a last frame inside diffusers, so that variant does not declare the
 ``last_frame`` role and the service refuses one when the task is created. Wan2.1 I2V weights
@@ -103,14 +105,24 @@ def _variant_name(options: dict[str, Any] | None, engine: str) -> str:
     return name
 
 
-def _capabilities(last_frame: bool) -> Capabilities:
+# Wan was trained on 81-frame clips (5 s at 16 fps) at 480p and 720p; 1080p and longer clips
+# are neither trained nor within an 80 GB GPU without fp8 (docs/gpu-engines.md, memory).
+MAX_SECONDS = 5.0
+# Wan2.1's own sampling shifts (its generate.py): 3.0 for I2V at 480p, 5.0 at 720p, 16 for
+# the first-last-frame model.
+WAN21_I2V_SHIFT = {"480p": 3.0, "720p": 5.0}
+FLF2V_SHIFT = 16.0
+
+
+def _capabilities(last_frame: bool, *, large: bool = True) -> Capabilities:
     return Capabilities(
         kinds=frozenset({"video"}),
         roles=_ROLES if last_frame else frozenset({"first_frame"}),
         requires_image=True,
-        resolutions=frozenset({"480p", "720p", "1080p"}),
+        resolutions=frozenset({"480p", "720p"} if large else {"480p"}),
         fps=frozenset({24, 16}),
         needs_weights=True,
+        max_seconds=MAX_SECONDS,
     )
 
 
@@ -134,11 +146,15 @@ class WanI2VEngine(DiffusersEngine):
     """Wan image-to-video: Wan2.2-I2V-A14B, Wan2.1 I2V / FLF2V-14B or Wan2.2-TI2V-5B."""
 
     name: ClassVar[str] = "wan_i2v"
-    capabilities: ClassVar[Capabilities] = _capabilities(VARIANTS[DEFAULT_VARIANT].last_frame)
+    capabilities: ClassVar[Capabilities] = _capabilities(VARIANTS[DEFAULT_VARIANT].last_frame,
+                                                         large=False)
     pipeline_class_name: ClassVar[str] = "WanImageToVideoPipeline"
+    float32_vae_with_fp8: ClassVar[bool] = True
+    default_warmup: ClassVar[tuple[str, ...]] = ("480p",)
+    min_steps_without_lora: ClassVar[int] = 10
     extra_option_keys: ClassVar[tuple[str, ...]] = (
         "variant", "native_fps", "boundary_ratio", "negative_prompt",
-        "last_frame")
+        "last_frame", "distilled")
 
     def __init__(self, options: dict[str, Any] | None = None) -> None:
         super().__init__(options)
@@ -157,13 +173,18 @@ class WanI2VEngine(DiffusersEngine):
                     raise ConfigError(f"engine {self.name} options: {key} applies to the "
                                       f"two-expert variant a14b only (variant is "
                                       f"{self.variant})")
+        self.check_schedule()
 
     @classmethod
     def capabilities_for(cls, options: dict[str, Any] | None = None) -> Capabilities:
         """First frame always; a last frame except with TI2V-5B, whose pipeline ignores it,
         and where the entry says ``last_frame = false`` (plain Wan2.1-I2V weights)."""
         allowed = bool((options or {}).get("last_frame", True))
-        return _capabilities(VARIANTS[_variant_name(options, cls.name)].last_frame and allowed)
+        variant = _variant_name(options, cls.name)
+        # A14B's two bf16 experts leave no room for 720p on 80 GB (78.5 GB at peak): 720p
+        # needs fp8 weights or offload
+        large = variant != "a14b" or cls.needs_room_for(options)
+        return _capabilities(VARIANTS[variant].last_frame and allowed, large=large)
 
     # -- defaults --------------------------------------------------------------------------
 
@@ -197,6 +218,13 @@ class WanI2VEngine(DiffusersEngine):
         if self.pipe is None or self.variant != "wan21":
             return True
         return getattr(self.pipe.transformer.config, "pos_embed_seq_len", None) is not None
+
+    def default_flow_shift(self) -> float | dict[str, float] | None:
+        """Wan2.1 as its authors sample it: 16 with the first-last-frame weights, else 3.0
+        at 480p and 5.0 at 720p; the other variants keep their weights' scheduler."""
+        if self.variant != "wan21":
+            return None
+        return FLF2V_SHIFT if self.takes_last_frame else dict(WAN21_I2V_SHIFT)
 
     # -- loading ---------------------------------------------------------------------------
 
@@ -258,11 +286,12 @@ class WanI2VEngine(DiffusersEngine):
         kwargs: dict[str, Any] = {}
         if self.opts.guidance_scale_2 is not None:
             kwargs["guidance_scale_2"] = float(self.opts.guidance_scale_2)
-        result = self.pipe(
-            image=first, last_image=last, prompt=self.prompt_for(video),
+        self.scheduler_for(video, first_last=last is not None)
+        result = self.call_pipe(
+            video.seed, image=first, last_image=last, prompt=self.prompt_for(video),
             negative_prompt=self.negative_prompt, height=height, width=width,
             num_frames=frames, num_inference_steps=self.steps, guidance_scale=self.guidance,
-            generator=self.generator(video.seed), output_type="np",
+            output_type="pt",
             callback_on_step_end=self.step_callback(progress, cancelled, self.steps),
             callback_on_step_end_tensor_inputs=["latents"], **kwargs)
         generated = to_uint8_frames(result.frames)
@@ -281,6 +310,7 @@ class WanI2VEngine(DiffusersEngine):
         if (width, height) != (video.width, video.height):
             info["fitted"] = (f"generated at {width}x{height}, cover-fitted to "
                               f"{video.width}x{video.height}")
+        info.update(self.runtime_info())
         return EngineOutputs(files=files, seed=video.seed, info=info)
 
 

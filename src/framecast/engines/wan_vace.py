@@ -15,8 +15,9 @@ at the output size snapped to a multiple of 16 (every Seedance size already is),
 Options (besides the shared ones in ``_diffusers``)::
 
     native_fps = 16                 # the rate the model generates at
-    flow_shift = 3.0                # replaces the scheduler's flow shift (Wan: 3.0 for 480P,
-                                    # 5.0 for 720P; default: the weights')
+    flow_shift = 16.0               # replaces the scheduler's flow shift (default 16, as
+                                    # Wan2.1's authors sample VACE; a number or a table by
+                                    # resolution, see ``_diffusers``)
     negative_prompt = "..."         # replaces the Wan default below
 
 Inputs: reference images are placed whole ("contained") on a white canvas of the generation
@@ -55,6 +56,7 @@ from framecast.engines.base import (
 
 NATIVE_FPS = 16
 FRAME_MULTIPLE = 4            # frames are 4n+1 (the VAE's temporal stride)
+VACE_SHIFT = 16.0             # the flow shift Wan2.1's authors sample VACE with
 SIZE_MULTIPLE = 16            # VAE stride 8 × transformer patch 2
 GRAY = (128, 128, 128)        # 0 in the model's [-1, 1] pixels: "no content" for VACE
 GENERATE, KEEP = (255, 255, 255), (0, 0, 0)     # mask colours
@@ -75,7 +77,7 @@ class WanVaceEngine(DiffusersEngine):
     pipeline_class_name: ClassVar[str] = "WanVACEPipeline"
     default_steps: ClassVar[int] = 50
     default_guidance: ClassVar[float] = 5.0
-    extra_option_keys: ClassVar[tuple[str, ...]] = ("native_fps", "negative_prompt")
+    extra_option_keys: ClassVar[tuple[str, ...]] = ("native_fps", "negative_prompt", "distilled")
     capabilities: ClassVar[Capabilities] = Capabilities(
         kinds=frozenset({"video"}),
         roles=frozenset(IMAGE_ROLES),
@@ -85,7 +87,11 @@ class WanVaceEngine(DiffusersEngine):
         fps=frozenset({24, 16}),
         audio=False,
         needs_weights=True,
+        max_seconds=5.0,                            # 81 frames at 16 fps, as trained
     )
+    float32_vae_with_fp8: ClassVar[bool] = True
+    default_warmup: ClassVar[tuple[str, ...]] = ("480p",)
+    min_steps_without_lora: ClassVar[int] = 10
 
     def __init__(self, options: dict[str, Any] | None = None) -> None:
         super().__init__(options)
@@ -96,6 +102,11 @@ class WanVaceEngine(DiffusersEngine):
                               f"of frames per second within 1..60, got {native_fps!r}")
         self.native_fps: int = native_fps
         self.negative_prompt = str(self.opts.extra.get("negative_prompt", NEGATIVE_PROMPT))
+        self.check_schedule()
+
+    def default_flow_shift(self) -> float:
+        """16, the shift Wan2.1's authors sample VACE with (their generate.py)."""
+        return VACE_SHIFT
 
     def load(self) -> None:
         """Load the pipeline (see ``DiffusersEngine.load``); ``guidance_scale_2`` needs
@@ -133,13 +144,13 @@ class WanVaceEngine(DiffusersEngine):
         extra: dict[str, Any] = {}
         if self.opts.guidance_scale_2 is not None:
             extra["guidance_scale_2"] = float(self.opts.guidance_scale_2)
-        result = self.pipe(
-            prompt=self.prompt_for(video), negative_prompt=self.negative_prompt,
+        self.scheduler_for(video, first_last=mode == "first_last")
+        result = self.call_pipe(
+            video.seed, prompt=self.prompt_for(video), negative_prompt=self.negative_prompt,
             height=height, width=width, num_frames=frames,
             num_inference_steps=self.steps, guidance_scale=self.guidance,
-            generator=self.generator(video.seed),
             callback_on_step_end=self.step_callback(progress, cancelled, self.steps),
-            output_type="np", **conditioning, **extra)
+            output_type="pt", **conditioning, **extra)
 
         # 4. Encode: exact size, frame count and fps (flow-retimed from the native rate).
         files = write_video(video, to_uint8_frames(result.frames), inputs.work_dir)
@@ -151,6 +162,7 @@ class WanVaceEngine(DiffusersEngine):
             info["note"] = "no input image: Wan2.1-VACE generated the clip from the prompt alone"
         if video.generate_audio:
             info["audio"] = "not generated: Wan2.1-VACE makes silent videos"
+        info.update(self.runtime_info())
         return EngineOutputs(files=files, seed=video.seed, info=info)
 
 

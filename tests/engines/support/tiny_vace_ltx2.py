@@ -67,8 +67,11 @@ def build_wan_vace(folder: Path) -> Path:
     return save_pipeline(pipe, folder)
 
 
-def build_ltx2(folder: Path) -> Path:
-    """A tiny LTX-2 condition pipeline (video + audio) saved under ``folder``."""
+def build_ltx2(folder: Path, *, video_heads: tuple[int, int] = (2, 8),
+               audio_heads: tuple[int, int] = (2, 4)) -> Path:
+    """A tiny LTX-2 condition pipeline (video + audio) saved under ``folder``; the
+    transformer's attention is ``(heads, head size)`` for video and audio (the device check
+    grows them, ``bench/_device_pipelines.py``)."""
     import torch
     from diffusers import (
         AutoencoderKLLTX2Audio,
@@ -98,10 +101,13 @@ def build_ltx2(folder: Path) -> Path:
 
     torch.manual_seed(0)
     transformer = LTX2VideoTransformer3DModel(
-        in_channels=4, out_channels=4, patch_size=1, patch_size_t=1, num_attention_heads=2,
-        attention_head_dim=8, cross_attention_dim=16, audio_in_channels=4, audio_out_channels=4,
-        audio_num_attention_heads=2, audio_attention_head_dim=4, audio_cross_attention_dim=8,
-        num_layers=2, qk_norm="rms_norm_across_heads", caption_channels=LTX2_TEXT_HIDDEN,
+        in_channels=4, out_channels=4, patch_size=1, patch_size_t=1,
+        num_attention_heads=video_heads[0], attention_head_dim=video_heads[1],
+        cross_attention_dim=video_heads[0] * video_heads[1], audio_in_channels=4,
+        audio_out_channels=4, audio_num_attention_heads=audio_heads[0],
+        audio_attention_head_dim=audio_heads[1],
+        audio_cross_attention_dim=audio_heads[0] * audio_heads[1], num_layers=2,
+        qk_norm="rms_norm_across_heads", caption_channels=LTX2_TEXT_HIDDEN,
         rope_double_precision=False, rope_type="split")
 
     torch.manual_seed(0)
