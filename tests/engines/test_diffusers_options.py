@@ -246,6 +246,40 @@ def test_static_camera_lora_only_for_camera_fixed(folder: Path, lora_file: Path,
     assert enabled_adapters(engine) == []
 
 
+def test_with_fp8_the_loras_merge_in_full_precision_then_the_denoiser_is_quantised(
+        folder: Path, lora_file: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Merging into float8 weights would dequantise and requantise per adapter (and peft's
+    float8 merge of several adapters fails): the load skips quantisation, merges, quantises
+    each denoiser, and only then loads the static-camera LoRA, unquantised."""
+    from diffusers import FluxPipeline
+
+    import framecast.engines._diffusers as module
+
+    loads: list[dict[str, Any]] = []
+    real_from_pretrained = FluxPipeline.from_pretrained.__func__
+
+    def spy(cls: Any, path: str, **kwargs: Any) -> Any:
+        loads.append(kwargs)
+        return real_from_pretrained(cls, path, **kwargs)
+
+    quantised: list[tuple[Any, bool, str]] = []
+
+    def quantize(denoiser: Any, granularity: str) -> None:
+        quantised.append((denoiser, hasattr(denoiser, "peft_config"), granularity))
+
+    monkeypatch.setattr(FluxPipeline, "from_pretrained", classmethod(spy))
+    monkeypatch.setattr(module, "quantize_fp8", quantize)
+    engine = flux(folder, quantize="fp8", device="cpu", static_camera_lora=str(lora_file),
+                  loras=[{"path": str(lora_file), "scale": 0.5},
+                         {"path": str(lora_file), "scale": 0.25}])
+    (kwargs,) = loads
+    assert "quantization_config" not in kwargs
+    # quantised once, merged, with no adapter in it yet
+    assert quantised == [(engine.pipe.transformer, False, "row")]
+    assert engine.runtime_info()["loras_fused"] == 2
+    assert engine.pipe.get_list_adapters() == {"transformer": ["static_camera"]}
+
+
 def test_static_camera_lora_joins_the_configured_loras(folder: Path, lora_file: Path) -> None:
     engine = flux(folder, loras=[{"path": str(lora_file), "scale": 0.5}],
                   static_camera_lora={"path": str(lora_file), "scale": 0.8}, fuse_loras=False)

@@ -146,6 +146,40 @@ def test_a_backend_that_cannot_run_here_falls_back_to_native() -> None:
     assert backend == "native" and "kernels" in str(why)
 
 
+def test_a_hub_kernel_already_in_the_cache_is_kept_without_asking_the_hub(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The kernel is fetched with the Hub offline (the local cache only) and diffusers' own
+    copy of the offline flag is set too, so no trust lookup goes out."""
+    import sys
+    import types
+
+    from diffusers.models import attention_dispatch as dispatch
+
+    config = dispatch._HUB_KERNELS_REGISTRY[dispatch.AttentionBackendName._FLASH_3_HUB]
+    for field in ("kernel_fn", "wrapped_forward_fn", "wrapped_backward_fn"):
+        monkeypatch.setattr(config, field, None)
+    monkeypatch.setattr(dispatch, "is_kernels_available", lambda: True)
+    monkeypatch.setattr(dispatch, "is_kernels_version", lambda *args: True)
+    monkeypatch.setattr(dispatch, "HF_HUB_OFFLINE", False)
+
+    def no_lookup(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("asked the Hub")
+
+    monkeypatch.setattr(dispatch, "get_organization_overview", no_lookup)
+    offline_seen: list[bool] = []
+    interface = types.SimpleNamespace(_flash_attn_forward=print, _flash_attn_backward=print)
+    kernel = types.SimpleNamespace(__name__="fake", flash_attn_func=print,
+                                   flash_attn_interface=interface)
+
+    def get_kernel(repo_id: str, **kwargs: Any) -> Any:
+        offline_seen.append(os.environ.get("HF_HUB_OFFLINE") == "1")
+        return kernel
+
+    monkeypatch.setitem(sys.modules, "kernels", types.SimpleNamespace(get_kernel=get_kernel))
+    assert usable_backend("_flash_3_hub") == ("_flash_3_hub", None)
+    assert offline_seen == [True] and dispatch.HF_HUB_OFFLINE is False   # restored after
+
+
 def test_the_fallback_is_decided_before_the_weights_load(folder: Path,
                                                          monkeypatch: pytest.MonkeyPatch) -> None:
     from diffusers import FluxPipeline
@@ -242,12 +276,14 @@ def test_fp8_quantises_on_the_device_when_nothing_is_offloaded(
 
     monkeypatch.setattr(FluxPipeline, "from_pretrained", classmethod(spy))
     for options in ({"device": "cuda"}, {"device": "cuda", "offload": "model"},
-                    {"device": "cpu"}):
+                    {"device": "cpu"}, {"device": "cuda:1"}):
         with pytest.raises(Stop):
             FluxEngine({"weights": str(folder), "quantize": "fp8", **options}).load()
-    on_device, offloaded, cpu = seen
+    on_device, offloaded, cpu, second_gpu = seen
     assert on_device["device_map"] == "cuda" and "quantization_config" in on_device
     assert "device_map" not in offloaded and "device_map" not in cpu
+    # diffusers' device_map takes "cuda", not "cuda:1": that one quantises while loading
+    assert "device_map" not in second_gpu and "quantization_config" in second_gpu
 
 
 # -- Wan: what it accepts --------------------------------------------------------------------
@@ -289,6 +325,15 @@ def test_wan_refuses_schedules_that_silently_degrade() -> None:
     with pytest.raises(ConfigError, match=r"guidance_scale_2 = 3\.5 has no effect"):
         WanI2VEngine({"weights": "x/y", "guidance_scale": 1.0, "guidance_scale_2": 3.5})
     WanI2VEngine({"weights": "x/y", "guidance_scale": 3.5, "guidance_scale_2": 1.0})
+
+
+def test_a_flow_shift_table_is_only_for_the_engines_that_read_it() -> None:
+    with pytest.raises(ConfigError, match="flow_shift is one number for this engine"):
+        FluxEngine({"weights": "x/y", "flow_shift": {"default": 3.0}})
+    with pytest.raises(ConfigError, match="flow_shift is one number for this engine"):
+        LTX2Engine({"weights": "x/y", "flow_shift": {"720p": 3.0}})
+    FluxEngine({"weights": "x/y", "flow_shift": 3.0})
+    WanVaceEngine({"weights": "x/y", "flow_shift": {"480p": 3.0}})
 
 
 def test_the_flow_shift_follows_the_size_and_the_task(tmp_path: Path) -> None:

@@ -69,6 +69,7 @@ from framecast.engines._gpu import (
     compile_denoisers,
     fp8_quantization_config,
     is_compile_error,
+    quantize_fp8,
     set_backend,
     uncompile,
     usable_backend,
@@ -157,8 +158,8 @@ class DiffusersOptions:
     extra: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
-    def parse(cls, options: dict[str, Any], *, engine: str,
-              extra_keys: Sequence[str] = ()) -> DiffusersOptions:
+    def parse(cls, options: dict[str, Any], *, engine: str, extra_keys: Sequence[str] = (),
+              per_task_flow_shift: bool = False) -> DiffusersOptions:
         """Check and convert a registry entry's options; ``ConfigError`` names a bad key."""
         where = f"engine {engine} options"
         known = {f.name for f in fields(cls)} - {"extra"}
@@ -196,6 +197,9 @@ class DiffusersOptions:
             if not isinstance(getattr(out, key), bool):
                 raise ConfigError(f"{where}: {key} must be true or false")
         _check_flow_shift(out.flow_shift, where)
+        if isinstance(out.flow_shift, dict) and not per_task_flow_shift:
+            raise ConfigError(f"{where}: flow_shift is one number for this engine (a table by "
+                              f"resolution and task is read by the Wan engines)")
         return out
 
 
@@ -288,6 +292,8 @@ class DiffusersEngine(Engine):
     gpu: ClassVar[bool] = True
     # what ``warmup`` compiles at load when the options do not say (see ``warm_up``)
     default_warmup: ClassVar[tuple[str, ...]] = ()
+    # run() calls ``scheduler_for``, so ``flow_shift`` may be a table by size and task (Wan)
+    per_task_flow_shift: ClassVar[bool] = False
     # fewer steps than this need a distilled LoRA (Wan: 4 steps without one is a blur)
     min_steps_without_lora: ClassVar[int] = 1
 
@@ -295,7 +301,8 @@ class DiffusersEngine(Engine):
         super().__init__(options)
         extra_keys = tuple(self.extra_option_keys) + (("variant",) if self.variants else ())
         self.opts = DiffusersOptions.parse(self.options, engine=self.name,
-                                           extra_keys=extra_keys)
+                                           extra_keys=extra_keys,
+                                           per_task_flow_shift=self.per_task_flow_shift)
         self.variant = str(self.opts.extra.get("variant", self.default_variant))
         if self.variants and self.variant not in self.variants:
             raise ConfigError(f"engine {self.name} options: variant must be one of "
@@ -431,13 +438,20 @@ class DiffusersEngine(Engine):
             use_compile_cache(self.opts.compile_cache_dir)
         kwargs: dict[str, Any] = {"dtype": self.component_dtypes(cls)}
         kwargs.update(self.load_kwargs())
-        if self.opts.quantize == "fp8":
+        fp8 = self.opts.quantize == "fp8"
+        # LoRAs merge into bf16 weights, which are quantised after: merging into float8
+        # weights dequantises and requantises per adapter, and peft's float8 merge of several
+        # adapters fails (peft/tuners/lora/torchao.py)
+        quantize_after_fuse = fp8 and self.opts.fuse_loras and bool(self.opts.loras)
+        if fp8 and not quantize_after_fuse:
             kwargs["quantization_config"] = fp8_quantization_config(
                 self.denoiser_names(cls), granularity=self.opts.fp8_granularity)
-            if self.opts.offload == "none" and self.device.startswith("cuda"):
+            if self.opts.offload == "none" and self.device == "cuda":
                 # quantise on the device as each weight lands: on the CPU it took ~3 min for
-                # Wan2.2's two experts (0.16 Gparam/s)
-                kwargs["device_map"] = self.device
+                # Wan2.2's two experts (0.16 Gparam/s). diffusers takes "cuda" here, not
+                # "cuda:N" (pipeline_utils.SUPPORTED_DEVICE_MAP), so cuda:N quantises on the CPU
+                kwargs["device_map"] = "cuda"
+        if fp8:
             self.runtime["quantize"] = f"fp8 ({self.opts.fp8_granularity})"
         self.pipe = cls.from_pretrained(str(self.weights_path), **kwargs)
         self.pipe.set_progress_bar_config(disable=True)
@@ -449,6 +463,12 @@ class DiffusersEngine(Engine):
         if self.opts.vae_tiling:
             self.pipe.vae.enable_tiling()
         self._load_loras()
+        if quantize_after_fuse:
+            self._quantize_denoisers()
+        if self.opts.static_camera_lora is not None:
+            self._static_adapters = self._load_adapters(
+                [("static_camera", self.opts.static_camera_lora)])
+        self._set_adapters(camera_fixed=False)
         self._place()
         if backend:
             set_backend(self.denoisers(), backend)
@@ -555,7 +575,10 @@ class DiffusersEngine(Engine):
         """Replace the flow-matching scheduler's shift (on a copy of the weights' scheduler):
         UniPC and DPM++ call it ``flow_shift``, flow-match Euler ``shift``."""
         scheduler = self._base_scheduler
-        key = "flow_shift" if "flow_shift" in scheduler.config else "shift"
+        key = next((k for k in ("flow_shift", "shift") if k in scheduler.config), None)
+        if key is None:
+            raise ConfigError(f"engine {self.name} options: flow_shift applies to flow-matching "
+                              f"schedulers, and {type(scheduler).__name__} has no shift")
         self.pipe.scheduler = type(scheduler).from_config(scheduler.config, **{key: shift})
 
     def load_kwargs(self) -> dict[str, Any]:
@@ -574,26 +597,30 @@ class DiffusersEngine(Engine):
 
     def _load_loras(self) -> None:
         """Load every configured LoRA as a named adapter (into both Wan2.2 experts for
-        ``expert = "all"``) and, with ``fuse_loras``, merge them into the denoisers' weights:
-        no extra low-rank GEMMs per Linear per step, and fewer graphs to compile. The
-        static-camera LoRA is loaded after the merge as a switchable adapter, enabled only
-        for ``camera_fixed``."""
+        ``expert = "all"``) and, with ``fuse_loras``, merge them into the weights of every
+        component they touch (denoisers, text encoders, LTX-2's connectors): no extra
+        low-rank GEMMs per Linear per step, and fewer graphs to compile. The static-camera
+        LoRA is loaded afterwards (``load``), as a switchable adapter enabled only for
+        ``camera_fixed``: a merged peft layer would ignore an adapter switched on later."""
         self._adapters = self._load_adapters(
             [(f"lora{n}", lora) for n, lora in enumerate(self.opts.loras)])
-        if self.opts.fuse_loras and self._adapters:
-            self._set_adapters(camera_fixed=False)          # the scales the merge uses
-            components = [n for n in DENOISERS if getattr(self.pipe, n, None) is not None]
-            self.pipe.fuse_lora(components=components,
-                                adapter_names=[a for a, _ in self._adapters])
-            # peft's layers go and the merged weights stay (a merged layer would also ignore
-            # any adapter switched on later, hence the static one is loaded afterwards)
-            self.pipe.unload_lora_weights()
-            self._adapters = []
-            self.runtime["loras_fused"] = len(self.opts.loras)
-        if self.opts.static_camera_lora is not None:
-            self._static_adapters = self._load_adapters(
-                [("static_camera", self.opts.static_camera_lora)])
-        self._set_adapters(camera_fixed=False)
+        if not (self.opts.fuse_loras and self._adapters):
+            return
+        self._set_adapters(camera_fixed=False)          # the scales the merge uses
+        components = [n for n in getattr(self.pipe, "_lora_loadable_modules", DENOISERS)
+                      if getattr(self.pipe, n, None) is not None]
+        self.pipe.fuse_lora(components=components, adapter_names=[a for a, _ in self._adapters])
+        self.pipe.unload_lora_weights()    # peft's layers go; the merged weights stay
+        self._adapters = []
+        self.runtime["loras_fused"] = len(self.opts.loras)
+
+    def _quantize_denoisers(self) -> None:
+        """float8 weights for the denoisers after the LoRAs merged, one denoiser at a time on
+        the device when nothing is offloaded (so the GPU never holds all of them in bf16)."""
+        for denoiser in self.denoisers():
+            if self.opts.offload == "none":
+                denoiser.to(self.device)
+            quantize_fp8(denoiser, granularity=self.opts.fp8_granularity)
 
     def _load_adapters(self, loras: list[tuple[str, LoraFile]]) -> list[tuple[str, float]]:
         """Load LoRA files as named adapters; ``(adapter, scale)`` for each one loaded."""

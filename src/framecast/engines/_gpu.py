@@ -92,15 +92,21 @@ def usable_backend(name: str) -> tuple[str, str | None]:
 
 @contextmanager
 def _offline_hub() -> Iterator[None]:
-    """Hub lookups read the local cache only while inside (the server downloads nothing)."""
+    """Hub lookups read the local cache only while inside (the server downloads nothing).
+    diffusers' attention dispatch copied the flag when it was imported, so its copy is set
+    too: otherwise it would ask the Hub whether the kernel's publisher is trusted."""
     constants = importlib.import_module("huggingface_hub.constants")
+    dispatch = importlib.import_module("diffusers.models.attention_dispatch")
     old_env, old_flag = os.environ.get("HF_HUB_OFFLINE"), constants.HF_HUB_OFFLINE
+    old_dispatch = getattr(dispatch, "HF_HUB_OFFLINE", None)
     os.environ["HF_HUB_OFFLINE"] = "1"
     constants.HF_HUB_OFFLINE = True
+    dispatch.HF_HUB_OFFLINE = True
     try:
         yield
     finally:
         constants.HF_HUB_OFFLINE = old_flag
+        dispatch.HF_HUB_OFFLINE = old_dispatch
         if old_env is None:
             os.environ.pop("HF_HUB_OFFLINE", None)
         else:
@@ -169,6 +175,25 @@ def is_compile_error(exc: BaseException) -> bool:
     return isinstance(exc, kinds)
 
 
+def fp8_config(granularity: str = "row") -> Any:
+    """torchao's dynamic-float8 config: float8 weights and activations, scaled per output
+    row (``row``) or per tensor; torchao's process-wide inductor tuning left off."""
+    try:
+        quant_api = importlib.import_module("torchao.quantization")
+    except ImportError as exc:
+        raise ConfigError("quantize = \"fp8\" needs torchao: pip install "
+                          "'framecast[diffusers]'") from exc
+    scale = quant_api.PerRow() if granularity == "row" else quant_api.PerTensor()
+    return quant_api.Float8DynamicActivationFloat8WeightConfig(granularity=scale,
+                                                               set_inductor_config=False)
+
+
+def quantize_fp8(module: Any, *, granularity: str = "row") -> None:
+    """Put ``module``'s Linear weights in float8 where it lies (on the GPU: seconds)."""
+    quant_api = importlib.import_module("torchao.quantization")
+    quant_api.quantize_(module, fp8_config(granularity))
+
+
 def fp8_quantization_config(denoisers: list[str], *, granularity: str = "row") -> Any:
     """A diffusers ``PipelineQuantizationConfig`` putting the denoisers' Linear weights in
     float8 with dynamic float8 activations (torchao; Hopper and newer). ``row`` scales per
@@ -176,14 +201,6 @@ def fp8_quantization_config(denoisers: list[str], *, granularity: str = "row") -
     per tensor, is ``tensor``). torchao's inductor tuning (coordinate descent, which it
     would switch on for the whole process and which lengthens every compile) stays off."""
     diffusers = importlib.import_module("diffusers")
-    try:
-        quant_api = importlib.import_module("torchao.quantization")
-    except ImportError as exc:
-        raise ConfigError("quantize = \"fp8\" needs torchao: pip install "
-                          "'framecast[diffusers]'") from exc
-    scale = quant_api.PerRow() if granularity == "row" else quant_api.PerTensor()
-    quant = diffusers.TorchAoConfig(
-        quant_api.Float8DynamicActivationFloat8WeightConfig(granularity=scale,
-                                                            set_inductor_config=False))
+    quant = diffusers.TorchAoConfig(fp8_config(granularity))
     return diffusers.PipelineQuantizationConfig(
         quant_mapping={name: quant for name in denoisers})

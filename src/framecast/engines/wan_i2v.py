@@ -152,6 +152,7 @@ class WanI2VEngine(DiffusersEngine):
     float32_vae_with_fp8: ClassVar[bool] = True
     default_warmup: ClassVar[tuple[str, ...]] = ("480p",)
     min_steps_without_lora: ClassVar[int] = 10
+    per_task_flow_shift: ClassVar[bool] = True
     extra_option_keys: ClassVar[tuple[str, ...]] = (
         "variant", "native_fps", "boundary_ratio", "negative_prompt",
         "last_frame", "distilled")

@@ -92,6 +92,7 @@ class WanVaceEngine(DiffusersEngine):
     float32_vae_with_fp8: ClassVar[bool] = True
     default_warmup: ClassVar[tuple[str, ...]] = ("480p",)
     min_steps_without_lora: ClassVar[int] = 10
+    per_task_flow_shift: ClassVar[bool] = True
 
     def __init__(self, options: dict[str, Any] | None = None) -> None:
         super().__init__(options)
