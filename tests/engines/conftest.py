@@ -15,6 +15,7 @@ import importlib.util
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -63,3 +64,23 @@ def one_torch_thread() -> Iterator[None]:
     torch.set_num_threads(TORCH_THREADS)
     yield
     torch.set_num_threads(before)
+
+
+class StopLoad(Exception):
+    """Raised by the ``pretrained_calls`` spy once it has seen the arguments."""
+
+
+@pytest.fixture
+def pretrained_calls(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
+    """``FluxPipeline.from_pretrained`` replaced by a spy that records its keyword arguments
+    (and the path, as ``path``) and stops the load there with ``StopLoad``."""
+    from diffusers import FluxPipeline
+
+    seen: list[dict[str, Any]] = []
+
+    def spy(cls: Any, path: str, **kwargs: Any) -> Any:
+        seen.append({"path": path, **kwargs})
+        raise StopLoad()
+
+    monkeypatch.setattr(FluxPipeline, "from_pretrained", classmethod(spy))
+    return seen

@@ -27,6 +27,7 @@ from framecast.engines._diffusers import (
 )
 from framecast.engines.base import EngineInputs
 from framecast.engines.flux import FluxEngine
+from tests.engines.conftest import StopLoad
 from tests.engines.support.tiny_images import build_flux
 
 SIZE = 64           # a 64×64 image is an 8×8 latent: the pipeline runs in a blink
@@ -402,32 +403,12 @@ def test_fp8_quantization_config() -> None:
             .granularity} == {"PerTensor"}
 
 
-class Stop(Exception):
-    """Raised by the ``from_pretrained`` spy once it has seen the arguments."""
-
-
-@pytest.fixture
-def pretrained_calls(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
-    """``FluxPipeline.from_pretrained`` replaced by a spy that records its keyword arguments
-    and stops the load there."""
-    from diffusers import FluxPipeline
-
-    seen: list[dict[str, Any]] = []
-
-    def spy(cls: Any, path: str, **kwargs: Any) -> Any:
-        seen.append({"path": path, **kwargs})
-        raise Stop()
-
-    monkeypatch.setattr(FluxPipeline, "from_pretrained", classmethod(spy))
-    return seen
-
-
 def test_fp8_load_passes_the_quantization_config(folder: Path,
                                                  pretrained_calls: list[dict[str, Any]]) -> None:
     from diffusers import PipelineQuantizationConfig
 
     engine = FluxEngine({"weights": str(folder), "quantize": "fp8"})
-    with pytest.raises(Stop):
+    with pytest.raises(StopLoad):
         engine.load()
     ((kwargs),) = pretrained_calls
     assert kwargs["path"] == str(folder)
@@ -435,7 +416,7 @@ def test_fp8_load_passes_the_quantization_config(folder: Path,
     assert isinstance(config, PipelineQuantizationConfig)
     assert set(config.quant_mapping) == {"transformer"}        # FLUX has one denoiser
 
-    with pytest.raises(Stop):
+    with pytest.raises(StopLoad):
         FluxEngine({"weights": str(folder)}).load()
     assert "quantization_config" not in pretrained_calls[1]
 

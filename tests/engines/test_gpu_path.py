@@ -31,6 +31,7 @@ from framecast.engines.flux import FluxEngine
 from framecast.engines.ltx2 import LTX2Engine
 from framecast.engines.wan_i2v import WanI2VEngine
 from framecast.engines.wan_vace import WanVaceEngine
+from tests.engines.conftest import StopLoad
 from tests.engines.support.tiny_images import build_flux
 from tests.engines.support.tiny_wan import save_tiny_wan
 
@@ -180,19 +181,10 @@ def test_a_hub_kernel_already_in_the_cache_is_kept_without_asking_the_hub(
     assert offline_seen == [True] and dispatch.HF_HUB_OFFLINE is False   # restored after
 
 
-def test_the_fallback_is_decided_before_the_weights_load(folder: Path,
-                                                         monkeypatch: pytest.MonkeyPatch) -> None:
-    from diffusers import FluxPipeline
-
-    class Stop(Exception):
-        pass
-
-    def spy(cls: Any, path: str, **kwargs: Any) -> Any:
-        raise Stop()
-
-    monkeypatch.setattr(FluxPipeline, "from_pretrained", classmethod(spy))
+def test_the_fallback_is_decided_before_the_weights_load(
+        folder: Path, pretrained_calls: list[dict[str, Any]]) -> None:
     engine = FluxEngine({"weights": str(folder), "attention_backend": "_flash_3_hub"})
-    with pytest.raises(Stop):
+    with pytest.raises(StopLoad):
         engine.load()
     assert engine.runtime["attention_backend"] == "native"
     assert "_flash_3_hub cannot run here" in engine.runtime["attention_backend_fallback"]
@@ -262,24 +254,12 @@ def test_wan_defaults_to_a_float32_vae_and_image_encoder_where_fp8_leaves_room()
 
 
 def test_fp8_quantises_on_the_device_when_nothing_is_offloaded(
-        folder: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from diffusers import FluxPipeline
-
-    seen: list[dict[str, Any]] = []
-
-    class Stop(Exception):
-        pass
-
-    def spy(cls: Any, path: str, **kwargs: Any) -> Any:
-        seen.append(kwargs)
-        raise Stop()
-
-    monkeypatch.setattr(FluxPipeline, "from_pretrained", classmethod(spy))
+        folder: Path, pretrained_calls: list[dict[str, Any]]) -> None:
     for options in ({"device": "cuda"}, {"device": "cuda", "offload": "model"},
                     {"device": "cpu"}, {"device": "cuda:1"}):
-        with pytest.raises(Stop):
+        with pytest.raises(StopLoad):
             FluxEngine({"weights": str(folder), "quantize": "fp8", **options}).load()
-    on_device, offloaded, cpu, second_gpu = seen
+    on_device, offloaded, cpu, second_gpu = pretrained_calls
     assert on_device["device_map"] == "cuda" and "quantization_config" in on_device
     assert "device_map" not in offloaded and "device_map" not in cpu
     # diffusers' device_map takes "cuda", not "cuda:1": that one quantises while loading

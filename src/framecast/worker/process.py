@@ -52,7 +52,6 @@ class EngineProcess:
     def __init__(self, *, warm_engines: int = 1, name: str = "framecast-engine",
                  gpu: str | None = None) -> None:
         self.state = ChildState.LOADING
-        self.gpu = gpu
         context = multiprocessing.get_context("spawn")
         self.conn, child_conn = context.Pipe(duplex=True)
         self.process = context.Process(target=child.main, args=(child_conn, warm_engines, gpu),
