@@ -191,6 +191,29 @@ def test_the_same_seed_gives_the_same_bytes_and_another_seed_does_not(
     assert not np.array_equal(decoded(runs["a"]), decoded(runs["c"]))
 
 
+def test_a_deferred_tail_writes_the_same_video_later_and_can_be_cancelled(
+        a14b: WanI2VEngine, tmp_path: Path) -> None:
+    # what the worker's child asks of a GPU engine: the frames now, the encode later
+    assert WanI2VEngine.tail_overlaps({}) and not WanI2VEngine.tail_overlaps({"device": "cpu"})
+    spec = video_spec(104, 56, 24, 49, return_last_frame=True)
+    now, _ = generate(a14b, spec, tmp_path / "now")
+    inputs = engine_inputs(tmp_path / "later")
+    inputs.defer_tail = True
+    later = a14b.run(spec, inputs, lambda step, total: None, lambda: False)
+    assert later.files == [] and later.finish is not None
+    assert not (tmp_path / "later" / "video.mp4").exists()    # nothing written yet
+    assert later.info == now.info and later.seed == now.seed
+    assert [f.name for f in later.complete().files] == ["video.mp4", "last_frame.png"]
+    assert (tmp_path / "later" / "video.mp4").read_bytes() == \
+        (tmp_path / "now" / "video.mp4").read_bytes()
+
+    inputs = engine_inputs(tmp_path / "cancelled")
+    inputs.defer_tail = True
+    stopped = a14b.run(spec, inputs, lambda step, total: None, lambda: False)
+    with pytest.raises(Cancelled):
+        stopped.complete(lambda: True)
+
+
 def test_the_pipeline_gets_the_exact_size_fitted_keyframes_and_the_prompt(
         a14b: WanI2VEngine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     # 480p 16:9 for 5 s at 24 fps: 864×480 is legal as it is; 81 frames at 16 fps

@@ -81,8 +81,10 @@ from framecast.engines.base import (
     CancelledFn,
     Engine,
     EngineInputs,
+    EngineOutputs,
     OutputFileInfo,
     ProgressFn,
+    outputs_with_tail,
 )
 from framecast.engines.weights import WeightsMissing, resolve_weights
 from framecast.media.images import fit_cover, fit_last_frame
@@ -799,12 +801,13 @@ def retimed(frames: Sequence[np.ndarray], count: int, *,
 
 
 def write_video(spec: VideoSpec, frames: Sequence[np.ndarray], work_dir: Path, *,
-                audio: AudioTrack | None = None,
-                retime_workers: int | None = None) -> list[OutputFileInfo]:
+                audio: AudioTrack | None = None, retime_workers: int | None = None,
+                cancelled: CancelledFn | None = None) -> list[OutputFileInfo]:
     """Encode ``frames`` (generated frames, any size) into ``video.mp4`` at exactly the
     spec's pixel size, frame count and fps (cover-fitted, then flow-retimed when the count
     differs, on ``retime_workers`` threads: see ``retimed``), watermarked when asked, with
-    ``audio`` as an AAC track; plus ``last_frame.png`` for ``return_last_frame``."""
+    ``audio`` as an AAC track; plus ``last_frame.png`` for ``return_last_frame``. A
+    ``cancelled`` check is made at every output frame (``Cancelled`` when it says so)."""
     assert spec.width and spec.height and spec.frames_total
     width, height, total = spec.width, spec.height, spec.frames_total
     fitted = [fit_frame(f, width, height) for f in frames]
@@ -815,6 +818,8 @@ def write_video(spec: VideoSpec, frames: Sequence[np.ndarray], work_dir: Path, *
                      audio=audio) as writer, \
             closing(retimed(fitted, total, workers=retime_workers)) as output:
         for frame in output:
+            if cancelled is not None and cancelled():
+                raise Cancelled()
             writer.write(frame)
             last = frame
     assert last is not None and writer.frames == total
@@ -826,6 +831,18 @@ def write_video(spec: VideoSpec, frames: Sequence[np.ndarray], work_dir: Path, *
         files.append(OutputFileInfo(name="last_frame.png", path=last_path,
                                     content_type="image/png", width=width, height=height))
     return files
+
+
+def video_outputs(spec: VideoSpec, frames: Sequence[np.ndarray], inputs: EngineInputs, *,
+                  seed: int, info: dict[str, Any],
+                  audio: AudioTrack | None = None) -> EngineOutputs:
+    """A video engine's result: ``write_video`` of the generated frames into the work dir,
+    deferred as the result's ``finish`` when the worker overlaps it with the next task
+    (``inputs.defer_tail``; the GPU is free once the frames are on the host)."""
+    return outputs_with_tail(
+        inputs, lambda cancelled: write_video(spec, frames, inputs.work_dir, audio=audio,
+                                              cancelled=cancelled),
+        seed=seed, info=info)
 
 
 def write_image(spec: ImageSpec, image: Any, work_dir: Path) -> OutputFileInfo:

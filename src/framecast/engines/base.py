@@ -21,6 +21,10 @@ Contract:
   the worker waits for ``run`` to honour a cancel before it kills the child: at least one
   denoising step plus the decode, so a cancel does not cost a reload. ``gpu`` says the engine
   runs on a GPU when one is visible; the worker then gives each slot's child its own.
+* The CPU tail (retiming, H.264) may be left for later so the GPU starts the next task: when
+  ``inputs.defer_tail`` is set, an engine may return ``EngineOutputs`` with no ``files`` and a
+  ``finish`` that writes them (``outputs_with_tail``). The child runs ``finish`` on its tail
+  thread while the next task denoises; ``complete()`` runs it at once for every other caller.
 """
 
 from __future__ import annotations
@@ -82,6 +86,9 @@ class EngineInputs:
 
     images: list[InputImage]
     work_dir: Path
+    # the caller runs a returned ``finish`` later, on another thread (the worker's child
+    # does, for engines whose ``tail_overlaps`` says so); False: write the files in ``run``
+    defer_tail: bool = False
 
     def by_role(self, role: str) -> list[Image.Image]:
         """The images with ``role``, in request order."""
@@ -109,6 +116,25 @@ class EngineOutputs:
     files: list[OutputFileInfo]
     seed: int
     info: dict[str, Any] = field(default_factory=dict)
+    # the deferred CPU tail: writes the files (``files`` is empty until it ran); it gets a
+    # cancel check and may raise ``Cancelled``. Only returned when ``inputs.defer_tail``.
+    finish: Callable[[CancelledFn], list[OutputFileInfo]] | None = None
+
+    def complete(self, cancelled: CancelledFn = lambda: False) -> EngineOutputs:
+        """Run the deferred tail, if any, so that ``files`` holds every file written."""
+        if self.finish is not None:
+            finish, self.finish = self.finish, None
+            self.files = finish(cancelled)
+        return self
+
+
+def outputs_with_tail(inputs: EngineInputs, write: Callable[[CancelledFn], list[OutputFileInfo]],
+                      *, seed: int, info: dict[str, Any]) -> EngineOutputs:
+    """What ``run`` returns when writing its files is CPU work the GPU need not wait for:
+    ``write`` deferred as ``finish`` when the caller asked (``inputs.defer_tail``), else run
+    now."""
+    outputs = EngineOutputs(files=[], seed=seed, info=info, finish=write)
+    return outputs if inputs.defer_tail else outputs.complete()
 
 
 class Engine:
@@ -142,6 +168,13 @@ class Engine:
         ``device`` option of ``cpu`` says no)."""
         device = str((options or {}).get("device", "auto")).strip().lower()
         return cls.gpu and not device.startswith("cpu")
+
+    @classmethod
+    def tail_overlaps(cls, options: dict[str, Any] | None = None) -> bool:
+        """Whether the worker should overlap this engine's CPU tail with its next task: only
+        when the engine defers one and its main work is on a GPU (a CPU engine's tail would
+        compete with its own next task for the same cores)."""
+        return cls.uses_gpu(options)
 
     @classmethod
     def capabilities_for(cls, options: dict[str, Any] | None = None) -> Capabilities:

@@ -44,7 +44,7 @@ from framecast.engines._diffusers import (
     native_frame_count,
     resolved_video,
     to_uint8_frames,
-    write_video,
+    video_outputs,
 )
 from framecast.engines.base import (
     Cancelled,
@@ -176,9 +176,10 @@ class LTX2Engine(DiffusersEngine):
             callback_on_step_end=self.step_callback(progress, cancelled, self.steps),
             output_type="pt", **self.guidance_kwargs())
 
-        # 4. Encode: exact size, frame count and fps, with the soundtrack when asked for.
+        # 4. Encode: exact size, frame count and fps, with the soundtrack when asked for; the
+        # CPU tail, which the worker overlaps with its next task's denoising.
         audio = self.audio_track(result.audio) if video.generate_audio else None
-        files = write_video(video, to_uint8_frames(result.frames), inputs.work_dir, audio=audio)
+        generated = to_uint8_frames(result.frames)
         info: dict[str, Any] = {
             "engine": self.name, "mode": mode, "steps": self.steps,
             "guidance_scale": self.guidance, "distilled": self.distilled,
@@ -186,7 +187,8 @@ class LTX2Engine(DiffusersEngine):
         if audio is not None:
             info["audio_sample_rate"] = audio.sample_rate
         info.update(self.runtime_info())
-        return EngineOutputs(files=files, seed=video.seed, info=info)
+        return video_outputs(video, generated, inputs, seed=video.seed, info=info,
+                             audio=audio)
 
     def keyframe_conditions(self, inputs: EngineInputs, width: int,
                             height: int) -> tuple[str, list[Any]]:

@@ -59,7 +59,7 @@ from framecast.engines._diffusers import (
     native_frame_count,
     resolved_video,
     to_uint8_frames,
-    write_video,
+    video_outputs,
 )
 from framecast.engines.base import (
     Cancelled,
@@ -299,8 +299,8 @@ class WanI2VEngine(DiffusersEngine):
         if cancelled():
             raise Cancelled()
 
-        # 4. Encode at the exact size, frame count and fps (fitted, flow-retimed when needed).
-        files = write_video(video, generated, inputs.work_dir)
+        # 4. Encode at the exact size, frame count and fps (fitted, flow-retimed when needed):
+        # the CPU tail, which the worker overlaps with its next task's denoising.
         info: dict[str, Any] = {
             "engine": self.name, "variant": self.variant, "steps": self.steps,
             "guidance_scale": self.guidance, "native_fps": self.native_fps,
@@ -312,7 +312,7 @@ class WanI2VEngine(DiffusersEngine):
             info["fitted"] = (f"generated at {width}x{height}, cover-fitted to "
                               f"{video.width}x{video.height}")
         info.update(self.runtime_info())
-        return EngineOutputs(files=files, seed=video.seed, info=info)
+        return video_outputs(video, generated, inputs, seed=video.seed, info=info)
 
 
 def _layout_of(pipe: Any) -> str | None:

@@ -40,7 +40,7 @@ from framecast.engines._diffusers import (
     native_frame_count,
     resolved_video,
     to_uint8_frames,
-    write_video,
+    video_outputs,
 )
 from framecast.engines.base import (
     IMAGE_ROLES,
@@ -153,8 +153,9 @@ class WanVaceEngine(DiffusersEngine):
             callback_on_step_end=self.step_callback(progress, cancelled, self.steps),
             output_type="pt", **conditioning, **extra)
 
-        # 4. Encode: exact size, frame count and fps (flow-retimed from the native rate).
-        files = write_video(video, to_uint8_frames(result.frames), inputs.work_dir)
+        # 4. Encode: exact size, frame count and fps (flow-retimed from the native rate); the
+        # CPU tail, which the worker overlaps with its next task's denoising.
+        generated = to_uint8_frames(result.frames)
         info: dict[str, Any] = {
             "engine": self.name, "mode": mode, "steps": self.steps,
             "guidance_scale": self.guidance, "generated": f"{width}x{height}",
@@ -164,7 +165,7 @@ class WanVaceEngine(DiffusersEngine):
         if video.generate_audio:
             info["audio"] = "not generated: Wan2.1-VACE makes silent videos"
         info.update(self.runtime_info())
-        return EngineOutputs(files=files, seed=video.seed, info=info)
+        return video_outputs(video, generated, inputs, seed=video.seed, info=info)
 
 
 def vace_conditioning(inputs: EngineInputs, width: int, height: int,

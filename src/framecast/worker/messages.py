@@ -1,7 +1,12 @@
 """Messages between the supervisor and an engine child, one small dataclass per event.
 
     supervisor ──▶ child:  RunTask, Cancel, Shutdown
-    child ──▶ supervisor:  Ready, Loaded, Progress, Done, Failed, Stopped
+    child ──▶ supervisor:  Ready, Loaded, Progress, Encoding, Done, Failed, Stopped
+
+A ``RunTask`` gets ``Done``, ``Failed`` or ``Stopped``; or first ``Encoding``: the engine's GPU
+work is over and its CPU tail (retiming, H.264) runs on the child's tail thread, so the slot
+may send the next ``RunTask`` now; the tail's own ``Done``/``Failed``/``Stopped`` follows,
+naming its task. A ``Cancel`` names its task, the running one or one in its tail.
 
 They travel pickled over a ``multiprocessing`` pipe, so they hold only plain data (paths as
 strings, outputs as dicts). The supervisor keeps the child's state explicitly
@@ -83,10 +88,19 @@ class Progress:
 
 
 @dataclass(frozen=True)
+class Encoding:
+    """The task's GPU work is done and its CPU tail runs on the child's tail thread: the
+    child takes the next ``RunTask`` now; this task's end follows as its own reply."""
+
+    task_id: str
+
+
+@dataclass(frozen=True)
 class Done:
     """The attempt succeeded. Each output is an ``OutputFileInfo`` as a dict (``name``,
     ``path``, ``content_type``, ``width``, ``height``, ``frames``, ``fps``, ``has_audio``)."""
 
+    task_id: str
     outputs: list[dict[str, Any]]
     seed: int | None
     info: dict[str, Any] = field(default_factory=dict)
@@ -97,6 +111,7 @@ class Done:
 class Failed:
     """The attempt failed in the engine (the child itself is healthy)."""
 
+    task_id: str
     code: str
     message: str
     param: str | None = None
@@ -112,4 +127,5 @@ class Stopped:
 
 
 ToChild = RunTask | Cancel | Shutdown
-FromChild = Ready | Loaded | Progress | Done | Failed | Stopped
+FromChild = Ready | Loaded | Progress | Encoding | Done | Failed | Stopped
+Ended = Done | Failed | Stopped   # a task's last reply

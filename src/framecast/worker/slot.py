@@ -11,6 +11,13 @@ the next task a reload), then kill the child's process group. Outputs are stored
 attempt-scoped keys and the task finished in one fenced write. A lost lease (``LeaseLost``)
 means another worker may own the task now: the child is killed at once and this attempt's
 output dropped. All database and storage calls happen here, never in the child.
+
+A GPU engine's CPU tail overlaps the next task: when the child replies ``Encoding`` the
+attempt moves to ``tails`` (still leased, heartbeated, cancellable by id) and the slot claims
+the next task for the GPU; the tail's ``Done`` is stored when it arrives, between the next
+task's messages. A new task is claimed while at most ``MAX_TAILS`` tails are pending. When
+the child dies or is killed, every attempt in it ends: a crash fails each (rerun), a kill
+for one attempt's cancel or the drain hands the others back uncounted.
 """
 
 from __future__ import annotations
@@ -37,6 +44,8 @@ from framecast.worker.messages import (
     Cancel,
     ChildState,
     Done,
+    Encoding,
+    Ended,
     Failed,
     Loaded,
     Progress,
@@ -53,6 +62,7 @@ SPAWN_RETRY_S = 2.0    # pause after a child failed to start
 BACKOFF_FIRST_S = 1.0  # the first wait after a claim or a record failed; it doubles …
 BACKOFF_MOST_S = 60.0  # … up to this
 UPKEEP_WARN_S = 10.0   # a failing heartbeat is logged at most this often per task
+MAX_TAILS = 1          # claim the next task while at most this many tails are written
 
 
 EngineResolver = Callable[[Task], tuple[str, dict[str, Any]]]
@@ -142,6 +152,7 @@ class _Run:
 
     task: Task
     token: str
+    work_dir: Path
     started: float
     lease_renewed: float
     last_heartbeat: float
@@ -152,6 +163,7 @@ class _Run:
     kill_reason: str | None = None
     kill_deadline: float = 0.0
     upkeep_warned: float = float("-inf")   # when a failed lease upkeep was last logged
+    lost: bool = False            # a tail whose lease was lost: its end is dropped
 
 
 def lower_priority(nice: int) -> None:
@@ -175,13 +187,15 @@ class Backoff:
     def __init__(self) -> None:
         self.delay = 0.0
 
-    def wait(self, stop: StopSignal, what: str, exc: BaseException) -> None:
-        """Log ``what`` and its cause once, then sleep the next delay (waking on stop)."""
+    def wait(self, stop: StopSignal, what: str, exc: BaseException,
+             sleep: Callable[[float], object] | None = None) -> None:
+        """Log ``what`` and its cause once, then sleep the next delay (waking on stop;
+        ``sleep``: how to spend it, when there is work to tend meanwhile)."""
         self.delay = min(BACKOFF_MOST_S, max(BACKOFF_FIRST_S, self.delay * 2))
         cause = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else ""
         log.warning("%s (%s: %s); trying again in %.0f s", what, type(exc).__name__, cause,
                     self.delay)
-        stop.sleep(self.delay)
+        (sleep or stop.sleep)(self.delay)
 
     def reset(self) -> None:
         """The condition passed: the next wait starts short again."""
@@ -200,6 +214,7 @@ class Slot:
         self.loads = 0           # engine loads across this slot's children
         self.tasks_run = 0
         self.current_task_id: str | None = None
+        self.tails: dict[str, _Run] = {}   # attempts whose CPU tail the child is writing
         self.kill_hint = threading.Event()   # set by NOTIFY / local cancel for our task
         self.backoff = Backoff()
         self.storage_trouble: BaseException | None = None   # the last task went back: wait
@@ -207,21 +222,33 @@ class Slot:
     # ---- the slot's thread -----------------------------------------------------------------
 
     def loop(self) -> None:
-        """Claim and run tasks until the worker stops."""
+        """Claim and run tasks until the worker stops (and every tail has ended)."""
         ctx, timings = self.ctx, self.ctx.timings
         lower_priority(ctx.nice)
-        while not ctx.stop.stopping:
+        while not ctx.stop.stopping or self.tails:
+            if self.storage_trouble is not None:   # a task went back: wait before the next
+                trouble, self.storage_trouble = self.storage_trouble, None
+                self.backoff.wait(ctx.stop, f"slot {self.index}: a task was handed back",
+                                  trouble, self._idle)
+                continue
+            if ctx.stop.stopping or len(self.tails) > MAX_TAILS:
+                self._idle(timings.poll_s)   # the tails end (or the drain runs out)
+                continue
             if not self._ensure_child():
                 ctx.stop.sleep(SPAWN_RETRY_S)
                 continue
             try:
                 claims = ctx.queue.claim(ctx.worker_id, ctx.engines, 1, lease_s=timings.lease_s)
             except Exception as exc:
-                self.backoff.wait(ctx.stop, f"slot {self.index}: cannot claim", exc)
+                self.backoff.wait(ctx.stop, f"slot {self.index}: cannot claim", exc,
+                                  self._idle)
                 continue
             if not claims:
                 self.backoff.reset()
-                ctx.queue.wait_for_work(timings.poll_s, ctx.engines)
+                if self.tails:
+                    self._idle(timings.poll_s)
+                else:
+                    ctx.queue.wait_for_work(timings.poll_s, ctx.engines)
                 continue
             try:
                 self.run_task(claims[0])
@@ -234,11 +261,7 @@ class Slot:
                 log.exception("slot %d: task %s ended with an unexpected error", self.index,
                               claims[0].task.id)
                 self._kill_child()
-            if self.storage_trouble is not None:
-                trouble, self.storage_trouble = self.storage_trouble, None
-                self.backoff.wait(ctx.stop, f"slot {self.index}: task {claims[0].task.id} "
-                                  "handed back", trouble)
-            else:
+            if self.storage_trouble is None:
                 self.backoff.reset()
         if self.proc is not None:
             self.proc.shutdown()
@@ -258,13 +281,16 @@ class Slot:
         return True
 
     def _kill_child(self) -> None:
+        """Kill the child (after an unexpected error); the tails in it go back uncounted."""
         if self.proc is not None:
             self.proc.kill()
+        self._end_tails_killed()
 
     # ---- one task --------------------------------------------------------------------------
 
     def run_task(self, claim: Claim) -> None:
-        """Run one claimed attempt to a terminal (or re-queued) state, then clean up."""
+        """Run one claimed attempt until it ends (or re-queues), or until its GPU work is
+        done and its tail is left to the child (``tails``); clean up what has ended."""
         task, token = claim.task, claim.lease_token
         try:
             self.ctx.work_dirs.sweep()     # a killed worker's attempts (of this task or any)
@@ -290,15 +316,20 @@ class Slot:
                               options=dict(options), spec=task.spec, inputs=inputs,
                               work_dir=str(work_dir), image_limits=self.ctx.image_limits)
             grace_s = cancel_grace(engine, options, self.ctx.timings.kill_grace_s)
-            self._drive(task, token, message, grace_s)
+            self._drive(task, token, message, grace_s, work_dir)
         finally:
-            shutil.rmtree(work_dir, ignore_errors=True)
-            try:
-                work_dir.parent.rmdir()   # the task's directory, once no attempt uses it
-            except OSError:
-                pass
             self.current_task_id = None
-            self.tasks_run += 1      # (counted once the attempt's files are gone)
+            if task.id not in self.tails:
+                self._cleanup(task, work_dir)
+
+    def _cleanup(self, task: Task, work_dir: Path) -> None:
+        """Remove an ended attempt's work dir (and its task's, once empty); count it."""
+        shutil.rmtree(work_dir, ignore_errors=True)
+        try:
+            work_dir.parent.rmdir()   # the task's directory, once no attempt uses it
+        except OSError:
+            pass
+        self.tasks_run += 1      # (counted once the attempt's files are gone)
 
     def _write_inputs(self, task: Task, inputs_dir: Path) -> list[tuple[str, str, str]]:
         """Make the work dir, and copy the task's input images, as their clients sent them,
@@ -314,14 +345,16 @@ class Slot:
             pairs.append((image.role, str(path), image.param))
         return pairs
 
-    def _drive(self, task: Task, token: str, message: RunTask, grace_s: float) -> None:
-        """Send the task to the child and handle everything until it ends; a cancel gives
-        the engine ``grace_s`` to stop."""
+    def _drive(self, task: Task, token: str, message: RunTask, grace_s: float,
+               work_dir: Path) -> None:
+        """Send the task to the child and handle everything until it ends or moves to the
+        tails; a cancel gives the engine ``grace_s`` to stop. The tails are served
+        meanwhile."""
         proc = self.proc
         assert proc is not None
         now = time.monotonic()
-        run = _Run(task=task, token=token, started=now, lease_renewed=now, last_heartbeat=now,
-                   last_check=now, last_progress_write=now, grace_s=grace_s)
+        run = _Run(task=task, token=token, work_dir=work_dir, started=now, lease_renewed=now,
+                   last_heartbeat=now, last_check=now, last_progress_write=now, grace_s=grace_s)
         last_tend = now
         try:
             proc.send(message)
@@ -334,23 +367,115 @@ class Slot:
                              reply.seconds)
                 elif isinstance(reply, Progress):
                     run.pending_progress = (reply.step, reply.total)
-                elif isinstance(reply, Done | Failed | Stopped):
+                elif isinstance(reply, Encoding) and reply.task_id == task.id:
+                    proc.state = ChildState.READY   # the GPU is free: the next task may go
+                    self.tails[task.id] = run
+                    log.debug("task %s: GPU work done, its tail is being written", task.id)
+                    return
+                elif isinstance(reply, Ended) and reply.task_id in self.tails:
+                    self._end_tail(self.tails[reply.task_id], reply)
+                elif isinstance(reply, Ended) and reply.task_id == task.id:
                     proc.state = ChildState.READY
                     self._conclude(run, reply)
                     return
+                elif isinstance(reply, Ended):   # a tail already ended here (killed): stale
+                    log.debug("slot %d: dropping a late reply for task %s", self.index,
+                              reply.task_id)
                 if reply is not None and proc.pending() and time.monotonic() - last_tend < TICK_S:
                     continue   # read a burst (progress, then done) before writing anything
                 last_tend = time.monotonic()
-                if not self._tend(run, proc):
+                if not self._tend_all(proc, run):
                     return
         except ChildDied as exc:
             proc.kill()   # reap it, and anything it started
             self._child_died(run, str(exc))
+            self._end_tails_died(str(exc))
         except LeaseLost:
             log.warning("task %s attempt %d: lease lost; killing the engine and dropping "
                         "this attempt", task.id, task.attempt)
             proc.kill()
             self._drop_outputs(task)
+            self._end_tails_killed()
+
+    def _idle(self, seconds: float) -> None:
+        """Wait ``seconds`` (less on stop) while serving the tails: their ends, heartbeats,
+        cancels, the drain."""
+        if not self.tails:
+            self.ctx.stop.sleep(seconds)
+            return
+        proc = self.proc
+        assert proc is not None
+        deadline = time.monotonic() + seconds
+        try:
+            while self.tails and time.monotonic() < deadline:
+                reply = proc.recv(TICK_S)
+                if isinstance(reply, Ended) and reply.task_id in self.tails:
+                    self._end_tail(self.tails[reply.task_id], reply)
+                if not self._tend_all(proc, None):
+                    return
+        except ChildDied as exc:
+            proc.kill()
+            self._end_tails_died(str(exc))
+
+    def _tend_all(self, proc: EngineProcess, current: _Run | None) -> bool:
+        """Tend the running attempt (``current``) and every tail; False once the child was
+        killed, every attempt in it then ended (a lost lease of ``current`` is raised)."""
+        for run in ([current] if current else []) + list(self.tails.values()):
+            if run.lost:
+                continue
+            try:
+                alive = self._tend(run, proc)
+            except LeaseLost:
+                if run is current:
+                    raise
+                log.warning("task %s attempt %d: lease lost while its tail was written; "
+                            "dropping it", run.task.id, run.task.attempt)
+                run.lost = True
+                proc.send(Cancel(task_id=run.task.id))
+                continue
+            if not alive:   # killed for this run: the others go back uncounted
+                self.tails.pop(run.task.id, None)
+                if run is not current:
+                    self._cleanup(run.task, run.work_dir)
+                if current is not None and run is not current:
+                    self._release(current.task, current.token)
+                self._end_tails_killed()
+                return False
+        return True
+
+    def _end_tail(self, run: _Run, reply: Ended) -> None:
+        """A tail's end arrived: record it (dropped if its lease was lost), clean up."""
+        del self.tails[run.task.id]
+        try:
+            if run.lost:
+                self._drop_outputs(run.task)
+            else:
+                self._conclude(run, reply)
+        except StorageUnavailable as exc:   # its lease lapses and the reaper re-queues it
+            log.warning("task %s attempt %d: its end could not be recorded (%s)",
+                        run.task.id, run.task.attempt, exc)
+            self.storage_trouble = exc
+        finally:
+            self._cleanup(run.task, run.work_dir)
+
+    def _end_tails_killed(self) -> None:
+        """The child was killed (for another attempt, or the drain): every tail goes back
+        to the queue uncounted, or ends cancelled when that was asked for."""
+        for run in list(self.tails.values()):
+            del self.tails[run.task.id]
+            if run.kill_reason is not None:
+                self._stop(run)
+            elif not run.lost:
+                self._release(run.task, run.token)
+            self._cleanup(run.task, run.work_dir)
+
+    def _end_tails_died(self, description: str) -> None:
+        """The child crashed: every tail in it fails (to be rerun)."""
+        for run in list(self.tails.values()):
+            del self.tails[run.task.id]
+            if not run.lost:
+                self._child_died(run, description)
+            self._cleanup(run.task, run.work_dir)
 
     def _tend(self, run: _Run, proc: EngineProcess) -> bool:
         """Periodic duties while the child works; False once the attempt has ended here."""
@@ -402,7 +527,7 @@ class Slot:
 
     # ---- endings ---------------------------------------------------------------------------
 
-    def _conclude(self, run: _Run, reply: Done | Failed | Stopped) -> None:
+    def _conclude(self, run: _Run, reply: Ended) -> None:
         task = run.task
         if run.kill_reason is not None or isinstance(reply, Stopped):
             self._stop(run)   # a kill was asked for: whatever the engine returned is dropped
@@ -477,6 +602,7 @@ class Slot:
     def _hand_back(self, task: Task, token: str, cause: BaseException) -> None:
         """Storage trouble (a full disk, an unreachable store) stopped this attempt: the task
         goes back to the queue, no failed attempt counted, and this slot backs off."""
+        log.info("task %s attempt %d handed back to the queue", task.id, task.attempt)
         self._release(task, token)
         self.storage_trouble = cause
 

@@ -187,7 +187,7 @@ class Supervisor:
     def _on_cancel(self, task_id: str) -> None:
         """A kill was requested somewhere: the slot running ``task_id`` checks at once."""
         for slot in self.slots:
-            if slot.current_task_id == task_id:
+            if slot.current_task_id == task_id or task_id in slot.tails:
                 slot.kill_hint.set()
 
     def _reap_loop(self) -> None:
