@@ -88,9 +88,9 @@ CASES: dict[str, Case] = {
         "InvalidParameter", URL),
     "video_url content": (lambda h: body(text(), {"type": "video_url", "video_url": {
         "url": "https://example.com/a.mp4"}, "role": "reference_video"}), 400,
-        "InvalidParameter", "content"),
+        "InvalidParameter", "content[1].video_url.url"),   # 1.0 takes no reference video
     "draft_task content": (lambda h: body({"type": "draft_task", "draft_task": {
-        "id": "cgt-20250101000000-abcde"}}), 400, "InvalidParameter", "content"),
+        "id": "cgt-20250101000000-abcde"}}), 400, "InvalidParameter", "content[0].draft_task.id"),
     "unknown content type": (lambda h: body(text(), {"type": "hologram"}), 400,
                              "InvalidParameter", "content[1]"),
     "missing content": (lambda h: {"model": VIDEO_MODEL}, 400, "MissingParameter", "content"),

@@ -9,11 +9,18 @@ from typing import Any
 
 import httpx
 import pytest
+from byteplussdkarkruntime.types.images.images import (
+    SequentialImageGenerationOptions as BpSetOptions,
+)
 from volcenginesdkarkruntime import Ark
 from volcenginesdkarkruntime._exceptions import (
     ArkBadRequestError,
     ArkInternalServerError,
     ArkNotFoundError,
+)
+from volcenginesdkarkruntime.types.images.images import (
+    OptimizePromptOptions,
+    SequentialImageGenerationOptions,
 )
 
 from tests.acceptance.support.ark_engines import FAILURE_MESSAGE
@@ -26,6 +33,7 @@ from tests.acceptance.support.server import (
     ImageHost,
     Server,
     download,
+    image_size,
     png_size,
 )
 
@@ -50,7 +58,92 @@ def test_b64_json_response_with_a_preset_size(byteplus: Any) -> None:
                                         size="1K", response_format="b64_json", watermark=False)
     (item,) = response.data
     assert item.size == "1024x1024" and not item.url
-    assert png_size(base64.b64decode(item.b64_json)) == (1024, 1024)
+    assert image_size(base64.b64decode(item.b64_json), "JPEG") == (1024, 1024)  # the vendor's
+
+
+@pytest.mark.parametrize(("model", "prompt", "size", "pixels"), [
+    (BP_IMAGE_MODEL, "a harbour at dawn, 16:9", "2K", (2848, 1600)),
+    ("doubao-seedream-4-5-251128", "a tall 9:16 poster", "2K", (1600, 2848)),
+    ("doubao-seedream-5-0-260128", "a 4:3 postcard", "3K", (3456, 2592)),
+    (BP_IMAGE_MODEL, "a lighthouse", "1K", (1024, 1024)),
+])
+def test_seedream_size_presets_give_the_vendors_pixel_sizes(
+        volc: Any, model: str, prompt: str, size: str, pixels: tuple[int, int]) -> None:
+    response = volc.images.generate(model=model, prompt=prompt, size=size, watermark=False)
+    (item,) = response.data
+    assert item.size == "{}x{}".format(*pixels)
+    assert image_size(download(item.url), "JPEG") == pixels
+    assert response.usage.output_tokens == pixels[0] * pixels[1] // 256
+
+
+def test_a_sequential_generation_makes_the_set_asked_for(byteplus: Any, volc: Any) -> None:
+    response = byteplus.images.generate(
+        model=BP_IMAGE_MODEL, prompt="a comic strip of a fox", size="1280x720",
+        sequential_image_generation="auto", response_format="b64_json", output_format="png",
+        sequential_image_generation_options=BpSetOptions(max_images=4))
+    assert len(response.data) == 4
+    pictures = [base64.b64decode(item.b64_json) for item in response.data]
+    assert {png_size(p) for p in pictures} == {(1280, 720)}
+    assert len(set(pictures)) == 4                            # four different images
+    usage = response.usage
+    assert usage.generated_images == 4
+    assert usage.output_tokens == usage.total_tokens == 4 * 1280 * 720 // 256
+    # the model decides how many from the prompt, within max_images
+    response = volc.images.generate(
+        model=BP_IMAGE_MODEL, prompt="three posters for one campaign", size="1280x720",
+        sequential_image_generation="auto",
+        sequential_image_generation_options=SequentialImageGenerationOptions(max_images=15))
+    assert len(response.data) == 3 and response.usage.generated_images == 3
+
+
+def test_a_streamed_set_yields_one_event_per_image(volc: Any) -> None:
+    events = list(volc.images.generate(
+        model=BP_IMAGE_MODEL, prompt="a storyboard", size="1280x720", stream=True,
+        sequential_image_generation="auto",
+        sequential_image_generation_options=SequentialImageGenerationOptions(max_images=3)))
+    assert [e.type for e in events] == ["image_generation.partial_succeeded"] * 3 + [
+        "image_generation.completed"]
+    assert [e.image_index for e in events[:3]] == [0, 1, 2]
+    assert {image_size(download(e.url), "JPEG") for e in events[:3]} == {(1280, 720)}
+    usage = events[3].usage
+    assert (usage["generated_images"] if isinstance(usage, dict) else usage.generated_images) == 3
+
+
+@pytest.mark.parametrize(("fields", "param"), [
+    ({"size": "800x800"}, "size"),                  # under 4.0's 921,600 pixels
+    ({"size": "1280x719"}, "size"),                 # one row short of the smallest
+    ({"size": "3K"}, "size"),                       # 3K: 5.0 only
+    ({"sequential_image_generation": "auto",
+      "sequential_image_generation_options": SequentialImageGenerationOptions(max_images=16)},
+     "sequential_image_generation_options.max_images"),
+    ({"sequential_image_generation_options": SequentialImageGenerationOptions(max_images=2)},
+     "sequential_image_generation_options.max_images"),
+    ({"output_format": "webp"}, "output_format"),
+    ({"optimize_prompt_options": OptimizePromptOptions(mode="slow")},
+     "optimize_prompt_options.mode"),
+])
+def test_bad_seedream_4_fields_are_400s_naming_them(volc: Any, fields: dict[str, Any],
+                                                    param: str) -> None:
+    with pytest.raises(ArkBadRequestError) as caught:
+        volc.images.generate(**{"model": BP_IMAGE_MODEL, "prompt": "p", **fields})
+    assert caught.value.param == param
+    assert caught.value.code == "InvalidParameter"
+
+
+def test_the_edges_of_a_seedream_4_request_are_accepted(volc: Any, images: ImageHost) -> None:
+    assert volc.images.generate(model=BP_IMAGE_MODEL, prompt="p",
+                                size="1280x720").data[0].size == "1280x720"
+    response = volc.images.generate(
+        model=BP_IMAGE_MODEL, prompt="p", size="1280x720", sequential_image_generation="auto",
+        sequential_image_generation_options=SequentialImageGenerationOptions(max_images=15))
+    assert len(response.data) == 15         # no count in the prompt: max_images (docs/ark.md)
+    response = volc.images.generate(
+        model=BP_IMAGE_MODEL, prompt="p", size="1280x720", sequential_image_generation="auto")
+    assert len(response.data) == 4          # neither: a set of 4
+    response = volc.images.generate(
+        model=BP_IMAGE_MODEL, prompt="fifteen stickers", size="1280x720",
+        image=[images.url("ref1.jpg")], sequential_image_generation="auto")
+    assert len(response.data) == 14         # references + outputs <= 15
 
 
 def test_same_seed_same_image(volc: Any) -> None:
@@ -65,12 +158,16 @@ def test_same_seed_same_image(volc: Any) -> None:
 def test_input_images_and_group_mode(volc: Any, images: ImageHost) -> None:
     response = volc.images.generate(
         model=EDIT_MODEL, prompt="make it autumn", image=images.url("wide.jpg"),
-        size="adaptive", sequential_image_generation="auto", optimize_prompt=True)
+        size="adaptive", optimize_prompt=True)
     assert len(response.data) == 1 and response.data[0].url
+    with pytest.raises(ArkBadRequestError) as caught:    # SeedEdit makes no image sets
+        volc.images.generate(model=EDIT_MODEL, prompt="make it autumn",
+                             image=images.url("wide.jpg"), sequential_image_generation="auto")
+    assert caught.value.param == "sequential_image_generation"
     response = volc.images.generate(
-        model=BP_IMAGE_MODEL, prompt="combine", size="640x640",
+        model=BP_IMAGE_MODEL, prompt="combine", size="1280x1280", output_format="png",
         image=[images.url("ref1.jpg"), images.data_uri("ref2.jpg")])
-    assert png_size(download(response.data[0].url)) == (640, 640)
+    assert png_size(download(response.data[0].url)) == (1280, 1280)
 
 
 def test_streaming(volc: Any) -> None:

@@ -68,7 +68,7 @@ def batch(client: Any, api: httpx.Client, images: ImageHost, pictures: Path) -> 
     made["sleeps"] = client.videos.create(prompt="hold a slot", model=SLEEPS_MODEL)
     with (pictures / "wide.jpg").open("rb") as picture:
         made["sora"] = client.videos.create(
-            prompt="a slow push in on the bay", model="sora-2", seconds="2", size="1280x720",
+            prompt="a slow push in on the bay", model="sora-2", seconds="4", size="1280x720",
             input_reference=picture,
             extra_body={"resolution": "480p", "seed": 42, "camera_fixed": True,
                         "return_last_frame": True})
@@ -125,14 +125,14 @@ def test_sora_style_create_with_upload_and_extra_body(client: Any, api: httpx.Cl
         ("video", "queued", "seedance-1-5-pro")
     video = client.videos.poll(created.id)            # honours openai-poll-after-ms
     assert video.status == "completed" and video.progress == 100, video.error
-    assert (video.size, video.seconds, video.prompt) == ("864x496", "2",
+    assert (video.size, video.seconds, video.prompt) == ("864x496", "4",
                                                          "a slow push in on the bay")
     assert video.completed_at >= video.created_at
     extras = video.model_extra or {}
     assert (extras["seed"], extras["camera_fixed"], extras["resolution"], extras["engine"]) == \
         (42, True, "480p", "motion")
     info = probe_mp4(client.videos.download_content(video.id).read())
-    assert (info.width, info.height, info.frames, round(info.fps)) == (864, 496, 49, 24)
+    assert (info.width, info.height, info.frames, round(info.fps)) == (864, 496, 97, 24)
     ark = api.get(f"/api/v3/contents/generations/tasks/{video.id}").json()
     assert (ark["status"], ark["seed"], ark["ratio"]) == ("succeeded", 42, "16:9")
 
@@ -204,6 +204,7 @@ def test_delete_finished_video(client: Any, batch: dict[str, Any]) -> None:
 
 @pytest.mark.parametrize(("kwargs", "error", "param"), [
     ({"seconds": "13"}, openai.BadRequestError, "seconds"),
+    ({"seconds": "3"}, openai.BadRequestError, "seconds"),   # sora-2 is 1.5 pro: 4-12 s
     ({"seconds": "2.5"}, openai.BadRequestError, "seconds"),
     ({"size": "wide"}, openai.BadRequestError, "size"),
     ({"model": "veo-3"}, openai.NotFoundError, "model"),

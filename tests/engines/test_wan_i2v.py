@@ -238,6 +238,17 @@ def test_the_pipeline_gets_the_exact_size_fitted_keyframes_and_the_prompt(
     assert kwargs["last_image"] is None
 
 
+def test_a_draft_runs_half_a_full_schedule_and_a_distilled_one_whole(
+        folders: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    full = loaded(folders["a14b"], steps=20, distilled=False)
+    spec = video_spec(864, 480, 24, 121)
+    assert captured(full, spec, tmp_path, monkeypatch)["num_inference_steps"] == 20
+    draft = spec.model_copy(update={"draft": True})
+    assert captured(full, draft, tmp_path, monkeypatch)["num_inference_steps"] == 10
+    distilled = loaded(folders["a14b"], steps=4)
+    assert captured(distilled, draft, tmp_path, monkeypatch)["num_inference_steps"] == 4
+
+
 def test_options_reach_the_pipeline(folders: dict[str, Path], tmp_path: Path,
                                     monkeypatch: pytest.MonkeyPatch) -> None:
     engine = loaded(folders["a14b"], steps=3, guidance_scale=4.0, guidance_scale_2=2.0,

@@ -104,7 +104,7 @@ def test_sync_or_async() -> None:
     ({"ratio": "2:1"}, "ratio"),
     ({"service_tier": "fast"}, "service_tier"),
     ({"callback_url": "ftp://x.example/hook"}, "callback_url"),
-    ({"duration": 13}, "duration"),
+    ({"duration": 31}, "duration"),            # (13 on a 1.0 model: refused at create)
     ({"duration": None, "frames": 31}, "frames"),
     ({"frames": 29}, "frames"),                         # with duration 5: exclusive
     ({"seed": 2**32}, "seed"),

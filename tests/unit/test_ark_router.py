@@ -188,7 +188,8 @@ def test_router_other_owner_gets_404(client: Any) -> None:
 def test_router_images_url_b64_stream_and_failure(client: Any) -> None:
     url = "/api/v3/images/generations"
     ok = client.post(url, json={"model": "seedream-3-0-t2i-250415", "prompt": "p"}).json()
-    assert ok["data"] == [{"url": "http://files/image.png", "size": "1024x1024"}]
+    assert ok["data"] == [{"url": "http://files/image.png", "size": "1024x1024",
+                           "output_format": "png"}]
     assert ok["usage"] == {"generated_images": 1, "output_tokens": 4096, "total_tokens": 4096}
     assert ok["created"] == ok["created_at"]
     b64 = client.post(url, json={"model": "m", "prompt": "p", "response_format": "b64_json"})

@@ -46,9 +46,23 @@ def test_resolution_value_is_case_insensitive() -> None:
     assert spec_of(text("x --rt Adaptive"), image()).ratio == "adaptive"
 
 
-def test_duration_minus_one_means_model_default() -> None:
-    assert spec_of(text("x --dur -1")).duration is None
-    assert spec_of(text("x"), duration=-1).duration is None
+def test_video_and_audio_items_are_reference_clips_named_by_index() -> None:
+    spec = spec_of(text("x"), {"type": "video_url", "video_url": {"url": "https://v/a.mp4"}},
+                   {"type": "audio_url", "audio_url": {"url": "https://a/a.mp3"},
+                    "role": "reference_audio"},
+                   {"type": "video_url", "video_url": {"url": "asset://asset-1"}})
+    assert [(m.role, m.url, m.param) for m in spec.media] == [
+        ("reference_video", "https://v/a.mp4", "content[1].video_url.url"),
+        ("reference_audio", "https://a/a.mp3", "content[2].audio_url.url"),
+        ("reference_video", "asset://asset-1", "content[3].video_url.url")]   # refused at create
+    assert spec_of({"type": "audio_url", "audio_url": {"url": "https://a/a.mp3"}}).prompt == ""
+
+
+def test_duration_minus_one_reaches_the_model_which_decides() -> None:
+    # -1 is kept for the model's contract: refused where it has no automatic duration,
+    # else the model's default length (service/resolve.py)
+    assert spec_of(text("x --dur -1")).duration == -1
+    assert spec_of(text("x"), duration=-1).duration == -1
 
 
 # -- nulls and precedence ---------------------------------------------------------------------
@@ -132,7 +146,7 @@ def test_image_only_request_needs_no_text() -> None:
     ([text("x --rt 5:4")], {}, "ratio"),
     ([text("x")], {"ratio": "square"}, "ratio"),
     ([text("x --dur 1")], {}, "duration"),
-    ([text("x")], {"duration": 13}, "duration"),
+    ([text("x")], {"duration": 31}, "duration"),      # past every model (13: at create)
     ([text("x --dur five")], {}, "duration"),
     ([text("x --frames 30")], {}, "frames"),
     ([text("x")], {"frames": 293}, "frames"),
@@ -157,9 +171,16 @@ def test_image_only_request_needs_no_text() -> None:
     ([text("x"), image("ftp://example.com/a.png")], {}, "content[1].image_url.url"),
     ([text("x"), image("file:///etc/passwd")], {}, "content[1].image_url.url"),
     ([text("x"), image("data:text/plain;base64,aGk=")], {}, "content[1].image_url.url"),
-    ([text("x"), {"type": "video_url", "video_url": {"url": "https://v/a.mp4"}}], {}, "content"),
-    ([{"type": "audio_url", "audio_url": {"url": "https://a/a.mp3"}}], {}, "content"),
-    ([{"type": "draft_task", "draft_task": {"id": "cgt-1"}}], {}, "content"),
+    ([text("x"), {"type": "video_url", "video_url": {}}], {}, "content[1].video_url.url"),
+    ([text("x"), {"type": "video_url", "video_url": {"url": "ftp://v/a.mp4"}}], {},
+     "content[1].video_url.url"),
+    ([{"type": "audio_url", "audio_url": {"url": "https://a/a.mp3"}, "role": "first_frame"}],
+     {}, "content[0].role"),
+    ([text("x"), {"type": "draft_task", "draft_task": {"id": "cgt-1"}}], {}, "content"),
+    ([{"type": "draft_task", "draft_task": {}}], {}, "content[0].draft_task.id"),
+    ([{"type": "draft_task", "draft_task": {"id": "cgt-1"}}], {"draft": True}, "draft"),
+    ([text("x")], {"omni_reference_task_type": "remix"}, "omni_reference_task_type"),
+    ([text("x")], {"output_format": "mov"}, "output_format"),
     ([], {}, "content"),
     ([text("   --rs 480p ")], {}, "content"),
     ([text("x" * 10_001)], {}, "content"),
@@ -238,6 +259,15 @@ def test_image_spec_defaults_and_fields() -> None:
     assert (spec.size, spec.seed, spec.guidance_scale) == ("512x768", 3, 5.5)
     assert spec.watermark is False and spec.response_format == "b64_json"
     assert translate.image_spec_from_wire(image_req(size="adaptive")).size is None
+    assert spec.sequential and spec.max_images is None     # the set's size: at create
+    spec = translate.image_spec_from_wire(image_req(
+        sequential_image_generation="auto", size="2K", output_format="JPEG",
+        sequential_image_generation_options={"max_images": 15},
+        optimize_prompt_options={"mode": "standard"}))
+    assert (spec.sequential, spec.max_images, spec.size, spec.output_format) == (
+        True, 15, "2K", "jpeg")
+    spec = translate.image_spec_from_wire(image_req(sequential_image_generation="disabled"))
+    assert not spec.sequential and spec.output_format is None
 
 
 def test_image_inputs_are_reference_images_named_by_index() -> None:
@@ -252,11 +282,20 @@ def test_image_inputs_are_reference_images_named_by_index() -> None:
     ({"prompt": "  "}, "prompt"),
     ({"response_format": "jpeg"}, "response_format"),
     ({"size": "huge"}, "size"),
-    ({"size": "100x100"}, "size"),
+    ({"size": "2K 16:9"}, "size"),
     ({"guidance_scale": 11}, "guidance_scale"),
     ({"seed": -5}, "seed"),
     ({"sequential_image_generation": "always"}, "sequential_image_generation"),
-    ({"output_format": "jpeg"}, "output_format"),
+    ({"output_format": "gif"}, "output_format"),
+    ({"sequential_image_generation_options": {"max_images": 4}},
+     "sequential_image_generation_options.max_images"),
+    ({"sequential_image_generation": "auto",
+      "sequential_image_generation_options": {"max_images": 0}},
+     "sequential_image_generation_options.max_images"),
+    ({"sequential_image_generation": "auto",
+      "sequential_image_generation_options": {"max_images": 16}},
+     "sequential_image_generation_options.max_images"),
+    ({"optimize_prompt_options": {"mode": "turbo"}}, "optimize_prompt_options.mode"),
     ({"image": ["ftp://x/a.png"]}, "image[0]"),
     ({"image": [PNG_URL] * 15}, "image"),
 ])

@@ -19,7 +19,8 @@ def first(width: int = 1000, height: int = 750, role: str = "first_frame") -> Im
     ({"images": [first(role="reference_image")] * 5}, "images"),
     ({"images": [first(), first()]}, "images"),
     ({"duration": 5, "frames": 29}, "frames"),
-    ({"duration": 13}, "duration"),
+    ({"duration": 31}, "duration"),          # past the longest model's (2.5: 30 s)
+    ({"duration": -2}, "duration"),
     ({"frames": 31}, "frames"),
     ({"seed": -2}, "seed"),
     ({"seed": 2**32}, "seed"),

@@ -127,3 +127,33 @@ def test_checks_and_cancel(tmp_path: Path) -> None:
     with pytest.raises(Cancelled):
         run_card(make_spec(), tmp_path, cancelled=lambda: True)
     assert not (tmp_path / "image.png").exists()
+
+
+def test_a_set_is_numbered_jpeg_cards_with_their_own_seeds_and_every_reference(
+        tmp_path: Path) -> None:
+    colours = [(250, 20, 20), (20, 250, 20), (20, 20, 250)] * 5
+    references = [Image.new("RGB", (640, 480), c) for c in colours[:14]]
+    spec = make_spec(count=3, output_format="jpeg", width=2048, height=1152,
+                     images=[ImageInput(role="reference_image", url="data:")] * 14)
+    steps: list[tuple[int, int]] = []
+    outputs = TestcardEngine().run(
+        spec, EngineInputs(images=[InputImage("reference_image", r) for r in references],
+                           work_dir=tmp_path),
+        lambda step, total: steps.append((step, total)), lambda: False)
+    assert [f.name for f in outputs.files] == ["image-1.jpeg", "image-2.jpeg", "image-3.jpeg"]
+    assert {f.content_type for f in outputs.files} == {"image/jpeg"}
+    assert steps == [(1, 3), (2, 3), (3, 3)]
+    assert outputs.info["references_shown"] == 14
+    cards = []
+    for f in outputs.files:
+        with Image.open(f.path) as image:
+            assert image.format == "JPEG" and image.size == (2048, 1152)
+            cards.append(np.asarray(image.convert("RGB"), dtype=np.int16))
+    assert np.abs(cards[0] - cards[1]).mean() > 5        # seed and seed + 1 differ
+    # all 14 thumbnails are drawn in one row, in order: red, green, blue, red …
+    row = cards[0][np.nonzero(np.all(np.abs(cards[0] - (20, 20, 250)) < 40, axis=2))[0]
+                   .min() + 3]
+    runs = [tuple(px) for px in row[::4] if max(px) > 200 and sorted(px)[1] < 60]
+    firsts = [max(range(3), key=lambda c, px=px: px[c]) for px in runs]
+    changes = [c for n, c in enumerate(firsts) if n == 0 or c != firsts[n - 1]]
+    assert len(changes) == 14

@@ -8,6 +8,7 @@ Two size families exist: Seedance 1.0 (lite/pro/pro-fast) uses model-friendly mu
 
 from __future__ import annotations
 
+import re
 from typing import Literal, get_args
 
 from framecast.core.errors import InvalidInput
@@ -49,7 +50,9 @@ ADAPTIVE_RATIOS: tuple[str, ...] = ("16:9", "4:3", "1:1", "3:4", "9:16", "21:9")
 
 FPS_CHOICES: tuple[int, ...] = (24, 16)
 DURATION_MIN_S = 2
-DURATION_MAX_S = 12
+DURATION_MAX_S = 12            # Seedance 1.0 (and the resellers' own ranges)
+DURATION_LONGEST_S = 30        # Seedance 2.5; each model's own range: service/registry.py
+AUTO_DURATION = -1             # "the model decides" (Seedance 1.5 and later)
 FRAMES_MIN = 29
 FRAMES_MAX = 289
 
@@ -109,9 +112,18 @@ def check_duration(duration: int, param: str = "duration",
                            f"got {duration}", param=param)
 
 
-def video_tokens(width: int, height: int, frames: int) -> int:
-    """Usage tokens of a video: floor(W × H × frames / 1024)."""
-    return width * height * frames // 1024
+def extended_frames(input_seconds: float, frames: int, fps: int) -> tuple[int, int]:
+    """An extended video's frames: the input's at ``fps`` (``round(input_s × fps)``), then a
+    continuation of ``frames`` whose first frame is the input's last, so it is not repeated;
+    (input frames, total)."""
+    head = max(1, round(input_seconds * fps))
+    return head, head + frames - 1
+
+
+def video_tokens(width: int, height: int, frames: int, input_seconds: float = 0.0) -> int:
+    """Usage tokens of a video: floor(W × H × frames / 1024); with reference videos, the
+    vendor's (input_s + output_s) × W × H × 24 / 1024, the input counted at 24 fps."""
+    return int(width * height * (frames + input_seconds * 24) // 1024)
 
 
 def image_tokens(width: int, height: int) -> int:
@@ -144,3 +156,91 @@ def parse_image_size(size: str | None, default: str = "1024x1024",
     if max(w, h) / min(w, h) > 16:
         raise InvalidInput(f"`size` aspect must be within 1/16..16, got {w}x{h}", param=param)
     return w, h
+
+
+# ---- Seedream 4.x / 5.0: size presets and pixel ranges --------------------------------------
+#
+# The vendor's image API page (Volcengine 82379/1541523, current revision, one table for the
+# 4.0, 4.5 and 5.0-lite tabs, each offering its own presets). An older 4.0 revision, still
+# copied by many mirrors, had 2K 16:9 at 2560x1440 and 21:9 at 3024x1296; docs/ark.md says
+# why the current table is followed.
+
+PRESET_RATIOS: tuple[str, ...] = ("1:1", "4:3", "3:4", "16:9", "9:16", "3:2", "2:3", "21:9")
+_PRESET_TABLE: dict[str, tuple[tuple[int, int], ...]] = {   # in PRESET_RATIOS order
+    "1K": ((1024, 1024), (1152, 864), (864, 1152), (1280, 720), (720, 1280), (1248, 832),
+           (832, 1248), (1512, 648)),
+    "2K": ((2048, 2048), (2304, 1728), (1728, 2304), (2848, 1600), (1600, 2848), (2496, 1664),
+           (1664, 2496), (3136, 1344)),
+    "3K": ((3072, 3072), (3456, 2592), (2592, 3456), (4096, 2304), (2304, 4096), (3744, 2496),
+           (2496, 3744), (4704, 2016)),
+    "4K": ((4096, 4096), (4704, 3520), (3520, 4704), (5504, 3040), (3040, 5504), (4992, 3328),
+           (3328, 4992), (6240, 2656)),
+}
+SEEDREAM_PRESETS: dict[str, dict[str, tuple[int, int]]] = {
+    preset: dict(zip(PRESET_RATIOS, sizes, strict=True))
+    for preset, sizes in _PRESET_TABLE.items()}
+SEEDREAM_MAX_IMAGES = 15          # references + generated images, per request
+
+
+class ImageFamily:
+    """What a Seedream generation accepts as ``size``, and whether it makes image sets."""
+
+    def __init__(self, name: str, presets: tuple[str, ...], min_pixels: int,
+                 max_pixels: int = 4096 * 4096, max_aspect: float = 16.0) -> None:
+        self.name, self.presets = name, presets
+        self.min_pixels, self.max_pixels, self.max_aspect = min_pixels, max_pixels, max_aspect
+
+    def size(self, size: str, *, ratio: str, param: str = "size") -> tuple[int, int]:
+        """``size`` (a preset of this family, or ``WxH`` within its pixel and aspect range)
+        as pixels; a preset takes the ``ratio`` row of the vendor's table."""
+        text = size.strip()
+        preset = text.upper()
+        if preset in SEEDREAM_PRESETS:
+            if preset not in self.presets:
+                raise InvalidInput(f"`size` {text!r} is not offered by this model (presets: "
+                                   f"{', '.join(self.presets)}, or WxH)", param=param)
+            return SEEDREAM_PRESETS[preset][ratio]
+        parts = text.lower().replace("*", "x").split("x")
+        if len(parts) != 2 or not all(p.strip().isdigit() for p in parts):
+            raise InvalidInput(f"`size` must be one of {', '.join(self.presets)} or WxH (e.g. "
+                               f"2048x2048), got {size!r}", param=param)
+        w, h = (int(p) for p in parts)
+        if not w or not h or not self.min_pixels <= w * h <= self.max_pixels:
+            raise InvalidInput(f"`size` must hold {self.min_pixels:,} to {self.max_pixels:,} "
+                               f"pixels (W × H), got {w}x{h}", param=param)
+        if max(w, h) / min(w, h) > self.max_aspect:
+            raise InvalidInput(f"`size` aspect must be within 1/{self.max_aspect:g}.."
+                               f"{self.max_aspect:g}, got {w}x{h}", param=param)
+        return w, h
+
+
+IMAGE_FAMILIES: dict[str, ImageFamily] = {
+    "seedream-4.0": ImageFamily("seedream-4.0", ("1K", "2K", "4K"), min_pixels=1280 * 720),
+    "seedream-4.5": ImageFamily("seedream-4.5", ("2K", "4K"), min_pixels=2560 * 1440),
+    "seedream-5.0": ImageFamily("seedream-5.0", ("2K", "3K", "4K"), min_pixels=2560 * 1440),
+}
+# "generic": Seedream 3.0, SeedEdit and configured models: WxH 256–4096 a side, square presets
+IMAGE_FAMILY_NAMES: tuple[str, ...] = ("generic", *IMAGE_FAMILIES)
+
+
+def check_image_size_form(size: str, param: str = "size") -> None:
+    """A ``size`` that no model takes, whatever its range: neither a preset (``1K``…``4K``)
+    nor ``WxH``. Checked before the model is known; the model's own rules come after."""
+    text = size.strip()
+    if text.upper() in SEEDREAM_PRESETS or re.fullmatch(r"\d{1,6}\s*[xX*]\s*\d{1,6}", text):
+        return
+    raise InvalidInput(f"`size` must be a preset (1K, 2K, 3K, 4K) or WxH (e.g. 2048x2048), "
+                       f"got {size!r}", param=param)
+
+
+def ratio_in_text(text: str) -> str | None:
+    """The first preset aspect ratio a prompt states (``16:9``, ``a 3:2 photo``; ``16/9``
+    too), or None: how a Seedream preset size picks its row."""
+    for match in _RATIO_IN_TEXT.finditer(text):
+        ratio = f"{int(match[1])}:{int(match[2])}"
+        if ratio in PRESET_RATIOS:
+            return ratio
+    return None
+
+
+_RATIO_IN_TEXT = re.compile(r"(?<![\d.:/])(\d{1,2})\s*[:/]\s*(\d{1,2})(?![\d.:/])")

@@ -16,8 +16,11 @@ from framecast.core import sizes
 from framecast.core.errors import InvalidInput
 
 Role = Literal["first_frame", "last_frame", "reference_image"]
+TaskType = Literal["auto", "reference", "edit", "extend"]
 ServiceTier = Literal["default", "flex"]
 ResponseFormat = Literal["url", "b64_json"]
+ImageFormat = Literal["png", "jpeg"]
+IMAGE_CONTENT_TYPES: dict[str, str] = {"png": "image/png", "jpeg": "image/jpeg"}
 
 MAX_REFERENCE_IMAGES = 4
 EXPIRES_MIN_S = 3600
@@ -47,6 +50,30 @@ class ImageInput(BaseModel):
     height: int | None = None
 
 
+MediaRole = Literal["reference_video", "reference_audio"]
+
+
+class MediaInput(BaseModel):
+    """One reference clip (Seedance 2.x ``video_url`` / ``audio_url``): where the client said
+    it is, and, once checked and kept, its ``key``, length and (a video's) size. ``param``
+    is the request field it came from (``content[2].video_url.url``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    role: MediaRole
+    url: str
+    param: str = "media"
+    key: str | None = None
+    seconds: float | None = None
+    width: int | None = None
+    height: int | None = None
+
+    @property
+    def kind(self) -> str:
+        """``video`` or ``audio``."""
+        return "video" if self.role == "reference_video" else "audio"
+
+
 class _Spec(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=False)
 
@@ -71,8 +98,12 @@ class VideoSpec(_Spec):
     frames: int | None = None
     fps: int = 24
     camera_fixed: bool = False
-    generate_audio: bool = False
+    generate_audio: bool = False   # when not given: the model's default (resolve.py)
     audio_ignored: bool = False    # resolved: audio was asked of an engine without it
+    draft: bool = False            # a 480p preview, to be rendered in full later
+    draft_of: str | None = None    # the draft task this one renders in full
+    task_type: TaskType | None = None   # Seedance 2.x omni_reference_task_type
+    media: list[MediaInput] = Field(default_factory=list)   # Seedance 2.x reference clips
     return_last_frame: bool = False
     service_tier: ServiceTier = "default"
     callback_url: str | None = None
@@ -102,14 +133,31 @@ class VideoSpec(_Spec):
         """The reference images, in request order."""
         return [i for i in self.images if i.role == "reference_image"]
 
+    def clips(self, kind: str) -> list[MediaInput]:
+        """The reference clips of one kind (``video`` | ``audio``), in request order."""
+        return [m for m in self.media if m.kind == kind]
+
+    @property
+    def input_video_seconds(self) -> float:
+        """The reference videos' total length (tokens count it: the vendor's formula)."""
+        return sum(m.seconds or 0.0 for m in self.clips("video"))
+
 
 class ImageSpec(_Spec):
-    """A text-to-image (Seedream) request; ``size`` is ``WxH`` or a preset until resolved."""
+    """A text-to-image (Seedream) request; ``size`` is ``WxH`` or a preset until resolved.
+
+    ``sequential`` asks for a set of related images (Seedream 4.x ``sequential_image_
+    generation: auto``), at most ``max_images``; once resolved, ``count`` says how many are
+    made, each ``width`` × ``height``, written as ``output_names``.
+    """
 
     kind: Literal["image"] = "image"
     size: str | None = None
     guidance_scale: float | None = None
     response_format: ResponseFormat = "url"
+    output_format: ImageFormat | None = None
+    sequential: bool = False
+    max_images: int | None = None
     watermark: bool = True
     callback_url: str | None = None
     service_tier: ServiceTier = "default"
@@ -117,6 +165,16 @@ class ImageSpec(_Spec):
     # resolved
     width: int | None = None
     height: int | None = None
+    count: int = 1
+
+    @property
+    def output_names(self) -> list[str]:
+        """The files a resolved spec's engine writes, in order: ``image.png`` for one image,
+        ``image-1.jpeg`` … for a set (the extension is the output format's)."""
+        ext = self.output_format or "png"
+        if self.count == 1:
+            return [f"image.{ext}"]
+        return [f"image-{n}.{ext}" for n in range(1, self.count + 1)]
 
     @model_validator(mode="after")
     def _check(self) -> ImageSpec:
@@ -185,13 +243,16 @@ def check_video_rules(spec: VideoSpec) -> None:
     if refs and ("first_frame" in roles or "last_frame" in roles):
         raise InvalidInput("`reference_image` images cannot be combined with `first_frame` or "
                            "`last_frame` images", param="images")
+    if spec.clips("video") and ("first_frame" in roles or "last_frame" in roles):
+        raise InvalidInput("a `reference_video` cannot be combined with `first_frame` or "
+                           "`last_frame` images", param="media")
     if refs > MAX_REFERENCE_IMAGES:
         raise InvalidInput(f"at most {MAX_REFERENCE_IMAGES} `reference_image` images are "
                            f"allowed, got {refs}", param="images")
     if spec.duration is not None and spec.frames is not None:
         raise InvalidInput("`duration` and `frames` are mutually exclusive", param="frames")
-    if spec.duration is not None:
-        sizes.check_duration(spec.duration)
+    if spec.duration is not None and spec.duration != sizes.AUTO_DURATION:
+        sizes.check_duration(spec.duration, high=sizes.DURATION_LONGEST_S)
     if spec.frames is not None:
         sizes.check_frames(spec.frames)
     if spec.fps not in sizes.FPS_CHOICES:

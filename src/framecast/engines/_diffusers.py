@@ -60,7 +60,7 @@ import numpy as np
 from PIL import Image
 
 from framecast.core.errors import ConfigError, InvalidInput
-from framecast.core.spec import ImageSpec, VideoSpec
+from framecast.core.spec import IMAGE_CONTENT_TYPES, ImageSpec, VideoSpec
 from framecast.engines._gpu import (
     COMPILE_BACKENDS,
     FP8_GRANULARITIES,
@@ -88,9 +88,11 @@ from framecast.engines.base import (
 )
 from framecast.engines.weights import WeightsMissing, resolve_weights
 from framecast.media.images import fit_cover, fit_last_frame
-from framecast.media.video import AudioTrack, VideoWriter, save_png
+from framecast.media.video import AudioTrack, VideoWriter, save_image, save_png
 
 log = logging.getLogger(__name__)
+
+DRAFT_HALVES_FROM = 10    # a draft halves schedules of this many steps or more
 
 # What the vendor does with camera_fixed: it appends an instruction to the prompt ("the
 # platform will append instructions to fix the camera position in the user's prompt").
@@ -346,6 +348,14 @@ class DiffusersEngine(Engine):
         """Denoising steps per generation: the option, else the variant's or the engine's."""
         default = self.variants[self.variant][0] if self.variants else self.default_steps
         return int(self.opts.steps or default)
+
+    def steps_for(self, spec: VideoSpec | ImageSpec) -> int:
+        """The steps one request runs: a draft (``draft: true``, at 480p) runs half of a
+        full schedule; a distilled one (under ``DRAFT_HALVES_FROM`` steps) is kept whole,
+        since its few steps are trained as a set."""
+        if getattr(spec, "draft", False) and self.steps >= DRAFT_HALVES_FROM:
+            return (self.steps + 1) // 2
+        return self.steps
 
     @property
     def guidance(self) -> float:
@@ -845,9 +855,10 @@ def video_outputs(spec: VideoSpec, frames: Sequence[np.ndarray], inputs: EngineI
         seed=seed, info=info)
 
 
-def write_image(spec: ImageSpec, image: Any, work_dir: Path) -> OutputFileInfo:
-    """Save a generated image (PIL or array) as ``image.png`` at exactly the spec's size,
-    watermarked when asked."""
+def write_image(spec: ImageSpec, image: Any, work_dir: Path, *,
+                index: int = 0) -> OutputFileInfo:
+    """Save a generated image (PIL or array), the ``index``-th of the spec's set, at exactly
+    the spec's size in its output format (``spec.output_names``), watermarked when asked."""
     assert spec.width and spec.height
     if isinstance(image, Image.Image):
         array = np.asarray(image.convert("RGB"), dtype=np.uint8)
@@ -855,9 +866,10 @@ def write_image(spec: ImageSpec, image: Any, work_dir: Path) -> OutputFileInfo:
         array = to_uint8_frames(np.asarray(image)[None] if np.asarray(image).ndim == 3
                                 else image)[0]
     array = fit_frame(array, spec.width, spec.height)
-    path = work_dir / "image.png"
-    save_png(array, path, watermark=spec.watermark)
-    return OutputFileInfo(name="image.png", path=path, content_type="image/png",
+    name, fmt = spec.output_names[index], spec.output_format or "png"
+    path = work_dir / name
+    save_image(array, path, fmt=fmt, watermark=spec.watermark)
+    return OutputFileInfo(name=name, path=path, content_type=IMAGE_CONTENT_TYPES[fmt],
                           width=spec.width, height=spec.height)
 
 

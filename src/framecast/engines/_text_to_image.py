@@ -45,7 +45,8 @@ class TextToImageEngine(DiffusersEngine):
 
     def run(self, spec: VideoSpec | ImageSpec, inputs: EngineInputs, progress: ProgressFn,
             cancelled: CancelledFn) -> EngineOutputs:
-        """Generate ``image.png`` of exactly the spec's size."""
+        """Generate the spec's image (or each image of its set, seeds ``seed``, ``seed + 1``
+        …) at exactly the spec's size, in its output format."""
         self.check_inputs(spec, inputs)
         image_spec = resolved_image(spec)
         assert image_spec.width and image_spec.height and image_spec.seed is not None
@@ -53,21 +54,25 @@ class TextToImageEngine(DiffusersEngine):
         # 1. Plan: the legal size nearest the request, and the guidance to run with.
         width, height = legal_size(image_spec.width, image_spec.height, self.size_multiple)
         guidance = self.guidance_for(image_spec)
+        count = image_spec.count
 
-        # 2. Denoise and decode, reporting every step and stopping at the first after a cancel.
-        result = self.call_pipe(
-            image_spec.seed, prompt=self.prompt_for(image_spec), width=width, height=height,
-            num_inference_steps=self.steps, guidance_scale=guidance,
-            output_type="pil",
-            callback_on_step_end=self.step_callback(progress, cancelled, self.steps),
-            **self.call_kwargs())
-
-        # 3. Write the PNG at the exact size, watermarked when asked.
-        file = write_image(image_spec, result.images[0], inputs.work_dir)
+        files = []
+        for n in range(count):
+            # 2. Denoise and decode, reporting every step (of every image) and stopping at
+            # the first after a cancel.
+            result = self.call_pipe(
+                image_spec.seed + n, prompt=self.prompt_for(image_spec), width=width,
+                height=height, num_inference_steps=self.steps, guidance_scale=guidance,
+                output_type="pil",
+                callback_on_step_end=self.step_callback(
+                    progress, cancelled, self.steps * count, offset=n * self.steps),
+                **self.call_kwargs())
+            # 3. Write the image at the exact size, watermarked when asked.
+            files.append(write_image(image_spec, result.images[0], inputs.work_dir, index=n))
         info: dict[str, Any] = {"engine": self.name}
         if self.variant:
             info["variant"] = self.variant
         info.update(steps=self.steps, guidance_scale=guidance,
                     generated_size=f"{width}x{height}")
         info.update(self.runtime_info())
-        return EngineOutputs(files=[file], seed=image_spec.seed, info=info)
+        return EngineOutputs(files=files, seed=image_spec.seed, info=info)

@@ -70,6 +70,9 @@ class Capabilities:
     # the longest clip, in seconds (None: any duration the API allows); a model trained on
     # short clips, or one whose longer clips do not fit in memory, says so here
     max_seconds: float | None = None
+    # Seedance 2.x reference clips the engine uses (``reference_video``, ``reference_audio``)
+    media: frozenset[str] = frozenset()
+    extend: bool = False   # continues an input video (omni_reference_task_type: extend)
 
 
 @dataclass
@@ -81,11 +84,23 @@ class InputImage:
 
 
 @dataclass
+class InputMedia:
+    """A checked reference clip (its bytes as the client sent them, in the work dir), its
+    role and the request field it came from."""
+
+    role: str
+    path: Path
+    param: str
+
+
+@dataclass
 class EngineInputs:
     """What ``run`` gets besides the spec: decoded images and a directory to write into."""
 
     images: list[InputImage]
     work_dir: Path
+    # reference clips as files in the work dir, decoded by the engine that uses them
+    media: list[InputMedia] = field(default_factory=list)
     # the caller runs a returned ``finish`` later, on another thread (the worker's child
     # does, for engines whose ``tail_overlaps`` says so); False: write the files in ``run``
     defer_tail: bool = False
@@ -93,6 +108,10 @@ class EngineInputs:
     def by_role(self, role: str) -> list[Image.Image]:
         """The images with ``role``, in request order."""
         return [i.image for i in self.images if i.role == role]
+
+    def clips(self, role: str) -> list[InputMedia]:
+        """The reference clips with ``role``, in request order."""
+        return [m for m in self.media if m.role == role]
 
 
 @dataclass
@@ -210,6 +229,10 @@ def check_capabilities(caps: Capabilities, spec: VideoSpec | ImageSpec, *, engin
         raise InvalidInput(f"model `{spec.model}` accepts at most {caps.max_reference_images} "
                            f"reference images, got {len(refs)}",
                            param=refs[caps.max_reference_images].param)
+    for clip in getattr(spec, "media", ()):
+        if clip.role not in caps.media:
+            raise InvalidInput(f"`{clip.role}` clips are not used by model `{spec.model}` "
+                               f"(engine {engine})", param=clip.param)
     if caps.requires_image and not spec.images:
         raise InvalidInput(f"model `{spec.model}` needs an input image", param="images")
     if isinstance(spec, VideoSpec):

@@ -156,6 +156,7 @@ class LTX2Engine(DiffusersEngine):
         ``last_frame.png`` when asked, into the work dir."""
         self.check_inputs(spec, inputs)
         video = resolved_video(spec, inputs)
+        steps = self.steps_for(video)   # half of a full schedule for a draft
         assert video.width and video.height and video.seed is not None
 
         # 1. Plan: the legal generation size and the 24 fps frame count for the duration.
@@ -172,8 +173,8 @@ class LTX2Engine(DiffusersEngine):
             video.seed, conditions=conditions or None, prompt=self.prompt_for(video),
             negative_prompt=self.negative_prompt, height=height, width=width,
             num_frames=frames, frame_rate=float(NATIVE_FPS),
-            num_inference_steps=self.steps,
-            callback_on_step_end=self.step_callback(progress, cancelled, self.steps),
+            num_inference_steps=steps,
+            callback_on_step_end=self.step_callback(progress, cancelled, steps),
             output_type="pt", **self.guidance_kwargs())
 
         # 4. Encode: exact size, frame count and fps, with the soundtrack when asked for; the
@@ -181,7 +182,7 @@ class LTX2Engine(DiffusersEngine):
         audio = self.audio_track(result.audio) if video.generate_audio else None
         generated = to_uint8_frames(result.frames)
         info: dict[str, Any] = {
-            "engine": self.name, "mode": mode, "steps": self.steps,
+            "engine": self.name, "mode": mode, "steps": steps,
             "guidance_scale": self.guidance, "distilled": self.distilled,
             "generated": f"{width}x{height}", "native_frames": frames, "native_fps": NATIVE_FPS}
         if audio is not None:

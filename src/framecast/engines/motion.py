@@ -25,6 +25,7 @@ worker thread, so rendering overlaps encoding on a second core.
 
 from __future__ import annotations
 
+import itertools
 import queue
 import threading
 from collections.abc import Iterator
@@ -33,7 +34,9 @@ from typing import Any, ClassVar
 
 import cv2
 import numpy as np
+from PIL import Image
 
+from framecast.core import sizes
 from framecast.core.errors import InvalidInput
 from framecast.core.spec import ImageSpec, VideoSpec
 from framecast.engines._camera import CameraPath, parse_camera_moves, plan_camera_moves
@@ -46,15 +49,23 @@ from framecast.engines.base import (
     Engine,
     EngineInputs,
     EngineOutputs,
+    InputMedia,
     OutputFileInfo,
     ProgressFn,
     check_capabilities,
     check_decoded_images,
 )
 from framecast.engines.testcard import render_card
+from framecast.media.clips import (
+    last_video_frame,
+    soundtrack,
+    video_frames_at,
+    video_keyframes,
+)
 from framecast.media.images import fit_cover, fit_cover_with_margins, fit_last_frame
-from framecast.media.video import VideoWriter, save_png
+from framecast.media.video import AudioTrack, VideoWriter, save_png
 
+VIDEO_KEYFRAMES = 4   # frames of each reference video that become keyframes, evenly spaced
 # A morph between two reference images lasts this long (shorter if the segments are short).
 REFERENCE_TRANSITION_S = 0.75
 # Frames rendered ahead of the encoder: enough to keep both busy, little memory at 1080p.
@@ -262,6 +273,8 @@ class MotionEngine(Engine):
         resolutions=frozenset({"480p", "720p", "1080p"}),
         fps=frozenset({24, 16}),
         audio=False,
+        media=frozenset({"reference_video", "reference_audio"}),
+        extend=True,
     )
 
     def check_inputs(self, spec: VideoSpec | ImageSpec, inputs: EngineInputs | None = None) -> None:
@@ -288,21 +301,30 @@ class MotionEngine(Engine):
 
         # 1. Load and fit inputs: every keyframe is cover-fitted to the exact output size (a
         #    lone first frame keeps the picture the crop cut off, as margins for the camera).
-        mode, keyframes, margins = _fit_keyframes(spec, inputs, width, height, seed)
+        #    An extension starts from the last frame of the video it continues.
+        head = _Extension.of(spec, inputs) if spec.task_type == "extend" else None
+        shot = head.continuation(spec) if head else spec
+        mode, keyframes, margins = (head.keyframes(width, height) if head else
+                                    _fit_keyframes(spec, inputs, width, height, seed))
+        soundtrack, clip_info = _reference_audio(inputs, total / spec.fps)
 
         # 2-3. Plan the camera path (none in first+last mode: the keyframes define the
         #      motion) and the timeline: holds per keyframe, flow morphs between them.
-        plan = plan_motion(spec, keyframes, mode, margins=margins)
+        plan = plan_motion(shot, keyframes, mode, margins=margins)
 
-        # 4. Render frames lazily, a couple ahead in a worker thread (never the whole clip).
+        # 4. Render frames lazily, a couple ahead in a worker thread (never the whole clip);
+        #    an extension's input video first, fitted, then the continuation after its
+        #    first frame (the input's last, already shown).
         frames = _rendered_ahead(render_frames(plan), RENDER_AHEAD_FRAMES)
+        if head:
+            frames = _Joined(head.frames(width, height, spec.fps), frames)
 
         # 5. Encode: stream each frame to the encoder, report progress, honour cancel.
         video_path = inputs.work_dir / "video.mp4"
         last: np.ndarray | None = None
         try:
             with VideoWriter(video_path, width, height, spec.fps,
-                             watermark=spec.watermark) as writer:
+                             watermark=spec.watermark, audio=soundtrack) as writer:
                 for index, frame in enumerate(frames):
                     if cancelled():
                         raise Cancelled()
@@ -315,16 +337,92 @@ class MotionEngine(Engine):
 
         # 6. Last frame, as encoded (watermarked when the video is), and the outputs.
         files = [OutputFileInfo(name="video.mp4", path=video_path, content_type="video/mp4",
-                                width=width, height=height, frames=total, fps=spec.fps)]
+                                width=width, height=height, frames=total, fps=spec.fps,
+                                has_audio=soundtrack is not None)]
         if spec.return_last_frame:
             last_path = inputs.work_dir / "last_frame.png"
             save_png(last, last_path, watermark=spec.watermark)
             files.append(OutputFileInfo(name="last_frame.png", path=last_path,
                                         content_type="image/png", width=width, height=height))
         info = dict(plan.info, engine=self.name)
-        if spec.generate_audio or spec.audio_ignored:
+        clips = inputs.clips("reference_video")
+        if head:
+            info["mode"] = "extend"
+            info["extended"] = (f"the input video's {head.count} frames ({head.seconds:.2f} s "
+                                f"at {spec.fps} fps), then {total - head.count} frames "
+                                "continuing from its last frame")
+        elif clips:
+            info["reference_video"] = (f"{len(clips)} clip(s), {VIDEO_KEYFRAMES} frames of "
+                                       "each as keyframes after the reference images")
+        info.update(clip_info)
+        if (spec.generate_audio or spec.audio_ignored) and soundtrack is None:
             info["audio"] = "not generated: the motion engine makes silent videos"
         return EngineOutputs(files=files, seed=seed, info=info)
+
+
+@dataclass(frozen=True)
+class _Extension:
+    """The video an ``extend`` task continues: its clip, its length, and the frames of the
+    output it fills."""
+
+    clip: InputMedia
+    seconds: float
+    count: int
+
+    @classmethod
+    def of(cls, spec: VideoSpec, inputs: EngineInputs) -> _Extension:
+        """The task's one reference video, and how many output frames it fills."""
+        (clip,) = inputs.clips("reference_video")
+        seconds = spec.input_video_seconds
+        count, _ = sizes.extended_frames(seconds, 1, spec.fps)
+        return cls(clip, seconds, count)
+
+    def continuation(self, spec: VideoSpec) -> VideoSpec:
+        """The spec of the new part: from the input's last frame to the end."""
+        assert spec.frames_total is not None
+        return spec.model_copy(update={"frames_total": spec.frames_total - self.count + 1})
+
+    def keyframes(self, width: int, height: int) -> tuple[str, list[np.ndarray],
+                                                           tuple[int, int]]:
+        """The continuation's one keyframe, the input's last frame, with its margins."""
+        last = Image.fromarray(last_video_frame(self.clip.path, param=self.clip.param))
+        canvas, margins = fit_cover_with_margins(last, width, height)
+        return "first_frame", [np.ascontiguousarray(np.asarray(canvas.convert("RGB")))], margins
+
+    def frames(self, width: int, height: int, fps: int) -> Iterator[np.ndarray]:
+        """The input video's frames at ``fps``, each cover-fitted to the output size."""
+        for frame in video_frames_at(self.clip.path, fps, self.count, param=self.clip.param):
+            yield np.ascontiguousarray(np.asarray(
+                fit_cover(Image.fromarray(frame), width, height).convert("RGB")))
+
+
+class _Joined:
+    """The input video's frames, then the rendered continuation without its first frame;
+    ``close`` stops the render-ahead thread."""
+
+    def __init__(self, head: Iterator[np.ndarray], rest: Any) -> None:
+        self._rest = rest
+        self._frames = itertools.chain(head, itertools.islice(rest, 1, None))
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        return self._frames
+
+    def close(self) -> None:
+        """Stop rendering ahead."""
+        self._rest.close()
+
+
+def _reference_audio(inputs: EngineInputs,
+                     seconds: float) -> tuple[AudioTrack | None, dict[str, Any]]:
+    """The reference audio clips, one after another, cut or padded to the video's length,
+    and what was done with them, for the task's info."""
+    clips = inputs.clips("reference_audio")
+    if not clips:
+        return None, {}
+    track, own = soundtrack([(c.path, c.param) for c in clips], seconds)
+    fitted = "cut" if own > seconds else "padded with silence" if own < seconds else "kept"
+    return track, {"reference_audio": f"{len(clips)} clip(s), {own:.2f} s, {fitted} to the "
+                                      f"video's {seconds:.2f} s as its soundtrack"}
 
 
 def _resolved(spec: VideoSpec) -> tuple[int, int, int, int]:
@@ -359,6 +457,9 @@ def _fit_keyframes(spec: VideoSpec, inputs: EngineInputs, width: int, height: in
     if first:
         canvas, margins = fit_cover_with_margins(first[0], width, height)
         return "first_frame", [rgb(canvas)], margins
+    references = references + [Image.fromarray(frame) for clip in inputs.clips("reference_video")
+                               for frame in video_keyframes(clip.path, VIDEO_KEYFRAMES,
+                                                            param=clip.param)]
     if references:   # morphs work on fitted frames, so the camera has no margins here
         return "references", [rgb(fit_cover(r, width, height)) for r in references], (0, 0)
     card = render_card(width, height, prompt=spec.prompt, model=spec.model, seed=seed,

@@ -20,7 +20,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from framecast.core.errors import InvalidInput
-from framecast.core.spec import ImageSpec, VideoSpec
+from framecast.core.spec import IMAGE_CONTENT_TYPES, ImageSpec, VideoSpec
 from framecast.engines.base import (
     Cancelled,
     CancelledFn,
@@ -33,12 +33,12 @@ from framecast.engines.base import (
     check_capabilities,
 )
 from framecast.media.images import fit_cover
-from framecast.media.video import save_png
+from framecast.media.video import save_image
 
 TITLE = "Framecast test card"
 IMAGE_NOTE = "Placeholder image from the testcard engine, for integrating clients without a GPU."
 PROMPT_MAX_LINES = 4
-MAX_THUMBNAILS = 4
+MAX_THUMBNAILS = 14        # every reference Seedream 4.x takes
 # SMPTE-style 75% colour bars: white, yellow, cyan, green, magenta, red, blue.
 _BARS = ((191, 191, 191), (191, 191, 0), (0, 191, 191), (0, 191, 0), (191, 0, 191),
          (191, 0, 0), (0, 0, 191))
@@ -113,12 +113,17 @@ def _draw_thumbnails(card: np.ndarray, references: Sequence[Image.Image], *,
                      bottom: int) -> None:
     """Reference images as a right-aligned row of 4:3 thumbnails just above ``bottom``."""
     height, width = card.shape[:2]
+    shown = list(references)[:MAX_THUMBNAILS]
     thumb_h = max(8, round(height * 0.12))
-    thumb_w = thumb_h * 4 // 3
     gap = max(2, thumb_h // 10)
+    # one row: as large as 4 thumbnails are, smaller when more must fit across the card
+    thumb_w = min(thumb_h * 4 // 3, (width - gap * (len(shown) + 1)) // max(1, len(shown)))
+    thumb_h = min(thumb_h, thumb_w * 3 // 4)
+    if thumb_w < 4 or thumb_h < 3:
+        return
     y = bottom - gap - thumb_h
     x = width - gap
-    for reference in list(references)[:MAX_THUMBNAILS]:
+    for reference in shown:
         x -= thumb_w
         if x < 0 or y < 0:
             break
@@ -244,29 +249,33 @@ class TestcardEngine(Engine):
 
     def run(self, spec: VideoSpec | ImageSpec, inputs: EngineInputs, progress: ProgressFn,
             cancelled: CancelledFn) -> EngineOutputs:
-        """Render ``image.png`` into the work dir."""
+        """Render the spec's image, or each image of its set (numbered, seeds ``seed``,
+        ``seed + 1`` …), into the work dir in its output format."""
         self.check_inputs(spec, inputs)
         assert isinstance(spec, ImageSpec)
         if spec.width is None or spec.height is None or spec.seed is None:
             raise InvalidInput("the image spec was not resolved before running (no size or "
                                "seed)", param="size")
         width, height, seed = spec.width, spec.height, spec.seed
+        fmt = spec.output_format or "png"
 
         # 1. Load inputs: reference images only become thumbnails.
         references = inputs.by_role("reference_image")
 
-        # 2. Render the card.
-        card = render_card(width, height, prompt=spec.prompt, model=spec.model, seed=seed,
-                           references=references)
-        if cancelled():
-            raise Cancelled()
-
-        # 3. Write the PNG, watermarked when asked.
-        path = inputs.work_dir / "image.png"
-        save_png(card, path, watermark=spec.watermark)
-        progress(1, 1)
-        return EngineOutputs(
-            files=[OutputFileInfo(name="image.png", path=path, content_type="image/png",
-                                  width=width, height=height)],
-            seed=seed, info={"engine": self.name, "references_shown":
-                             min(len(references), MAX_THUMBNAILS)})
+        # 2. Render each card, then write it in the output format, watermarked when asked.
+        files = []
+        names = spec.output_names
+        for n, name in enumerate(names):
+            title = TITLE if len(names) == 1 else f"{TITLE}: image {n + 1} of {len(names)}"
+            card = render_card(width, height, prompt=spec.prompt, model=spec.model,
+                               seed=seed + n, title=title, references=references)
+            if cancelled():
+                raise Cancelled()
+            path = inputs.work_dir / name
+            save_image(card, path, fmt=fmt, watermark=spec.watermark)
+            files.append(OutputFileInfo(name=name, path=path,
+                                        content_type=IMAGE_CONTENT_TYPES[fmt],
+                                        width=width, height=height))
+            progress(n + 1, len(names))
+        return EngineOutputs(files=files, seed=seed, info={
+            "engine": self.name, "references_shown": min(len(references), MAX_THUMBNAILS)})

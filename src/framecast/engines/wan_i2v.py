@@ -271,6 +271,7 @@ class WanI2VEngine(DiffusersEngine):
         """Generate ``video.mp4`` (and ``last_frame.png`` when asked) into the work dir."""
         self.check_inputs(spec, inputs)
         video = resolved_video(spec, inputs)
+        steps = self.steps_for(video)   # half of a full schedule for a draft
         assert video.width and video.height and video.frames_total and video.seed is not None
 
         # 1. Plan: the legal size nearest the request, the native frame count for its duration.
@@ -291,9 +292,9 @@ class WanI2VEngine(DiffusersEngine):
         result = self.call_pipe(
             video.seed, image=first, last_image=last, prompt=self.prompt_for(video),
             negative_prompt=self.negative_prompt, height=height, width=width,
-            num_frames=frames, num_inference_steps=self.steps, guidance_scale=self.guidance,
+            num_frames=frames, num_inference_steps=steps, guidance_scale=self.guidance,
             output_type="pt",
-            callback_on_step_end=self.step_callback(progress, cancelled, self.steps),
+            callback_on_step_end=self.step_callback(progress, cancelled, steps),
             callback_on_step_end_tensor_inputs=["latents"], **kwargs)
         generated = to_uint8_frames(result.frames)
         if cancelled():
@@ -302,7 +303,7 @@ class WanI2VEngine(DiffusersEngine):
         # 4. Encode at the exact size, frame count and fps (fitted, flow-retimed when needed):
         # the CPU tail, which the worker overlaps with its next task's denoising.
         info: dict[str, Any] = {
-            "engine": self.name, "variant": self.variant, "steps": self.steps,
+            "engine": self.name, "variant": self.variant, "steps": steps,
             "guidance_scale": self.guidance, "native_fps": self.native_fps,
             "generated_frames": len(generated), "generated_size": f"{width}x{height}"}
         if len(generated) != video.frames_total:

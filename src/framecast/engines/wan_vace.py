@@ -130,6 +130,7 @@ class WanVaceEngine(DiffusersEngine):
         """Generate ``video.mp4`` (and ``last_frame.png`` when asked) into the work dir."""
         self.check_inputs(spec, inputs)
         video = resolved_video(spec, inputs)
+        steps = self.steps_for(video)   # half of a full schedule for a draft
         assert video.width and video.height and video.seed is not None
 
         # 1. Plan: the legal generation size and the native frame count for the duration.
@@ -149,15 +150,15 @@ class WanVaceEngine(DiffusersEngine):
         result = self.call_pipe(
             video.seed, prompt=self.prompt_for(video), negative_prompt=self.negative_prompt,
             height=height, width=width, num_frames=frames,
-            num_inference_steps=self.steps, guidance_scale=self.guidance,
-            callback_on_step_end=self.step_callback(progress, cancelled, self.steps),
+            num_inference_steps=steps, guidance_scale=self.guidance,
+            callback_on_step_end=self.step_callback(progress, cancelled, steps),
             output_type="pt", **conditioning, **extra)
 
         # 4. Encode: exact size, frame count and fps (flow-retimed from the native rate); the
         # CPU tail, which the worker overlaps with its next task's denoising.
         generated = to_uint8_frames(result.frames)
         info: dict[str, Any] = {
-            "engine": self.name, "mode": mode, "steps": self.steps,
+            "engine": self.name, "mode": mode, "steps": steps,
             "guidance_scale": self.guidance, "generated": f"{width}x{height}",
             "native_frames": frames, "native_fps": self.native_fps}
         if mode == "text":

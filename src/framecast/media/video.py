@@ -244,6 +244,24 @@ def save_png(frame: np.ndarray, path: Path, *, watermark: bool = False) -> None:
                                                       compress_level=6)
 
 
+JPEG_QUALITY = 95   # what the hosted Seedream's JPEGs look like: no visible artefacts
+
+
+def save_image(frame: np.ndarray, path: Path, *, fmt: str = "png",
+               watermark: bool = False) -> None:
+    """Write an RGB frame as PNG or JPEG (``fmt``: ``png`` | ``jpeg``; deterministic bytes)."""
+    if fmt == "png":
+        save_png(frame, path, watermark=watermark)
+        return
+    if fmt != "jpeg":
+        raise ValueError(f"unknown image format {fmt!r}")
+    _check_frame(frame)
+    if watermark:
+        frame = apply_watermark(frame)
+    Image.fromarray(np.ascontiguousarray(frame)).save(Path(path), format="JPEG",
+                                                      quality=JPEG_QUALITY)
+
+
 def probe(path: Path) -> VideoInfo:
     """Read an MP4's size, exact frame count (decoded), fps, duration and audio presence.
 

@@ -26,7 +26,7 @@ import re
 import ssl
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import anyio
@@ -132,6 +132,27 @@ async def fetch_image(url: str, *, param: str, policy: FetchPolicy = FetchPolicy
     except TimeoutError:
         raise _too_slow(param, policy) from None
     return FetchedImage(data, _require_image(data, param), "url")
+
+
+async def fetch_media(url: str, *, param: str, max_bytes: int,
+                      policy: FetchPolicy = FetchPolicy()) -> bytes:
+    """Fetch a reference clip (video or audio) from an http(s) URL, at most ``max_bytes``;
+    what the bytes are is checked by the caller (``media.clips.probe_clip``). A ``data:``
+    URI or an ``asset://`` id is refused: clips are sent as URLs."""
+    head = url[:16].lower()
+    if head.startswith("data:"):
+        raise FetchFailed(f"`{param}` must be an http(s) URL; clips cannot be sent inline",
+                          param=param)
+    if head.startswith("asset://"):
+        raise FetchFailed(f"`{param}`: `asset://` ids name the vendor's private asset "
+                          "library, which this server does not have; send an http(s) URL",
+                          param=param)
+    capped = replace(policy, max_bytes=max_bytes)
+    try:
+        async with asyncio.timeout(capped.deadline_s):
+            return await _download(_parse_url(url, param, capped), param, capped)
+    except TimeoutError:
+        raise _too_slow(param, capped) from None
 
 
 async def check_url(url: str, *, param: str, policy: FetchPolicy) -> None:

@@ -16,7 +16,7 @@ import secrets
 import string
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -31,22 +31,25 @@ from framecast.core.errors import (
     NotFound,
     RateLimited,
 )
-from framecast.core.spec import ImageSpec, VideoSpec, check_new_request
+from framecast.core.spec import ImageInput, ImageSpec, MediaInput, VideoSpec, check_new_request
 from framecast.core.task import TIER_PRIORITY, Task, TaskStatus
 from framecast.db.outbox import Attempt, Delivery, Outbox
 from framecast.db.queue import NewTask, TaskQueue
 from framecast.db.stats import StatsReader, UsageRow
 from framecast.db.task_extras import TaskExtras, TaskExtrasStore
+from framecast.media.clips import ClipLimits, probe_clip
 from framecast.media.images import ImageLimits, probe_image
-from framecast.net.fetch import FetchPolicy, check_url, fetch_image
+from framecast.net.fetch import FetchPolicy, check_url, fetch_image, fetch_media
 from framecast.service.batching import Batcher
 from framecast.service.registry import ModelEntry, Registry
 from framecast.service.resolve import (
+    check_clip_lengths,
     check_image_spec,
     check_video_spec,
     entry_capabilities,
     fill_image_spec,
     fill_video_spec,
+    final_spec,
 )
 
 _ID_ALPHABET = string.ascii_lowercase + string.digits
@@ -55,6 +58,7 @@ IMAGE_POLL_S = 0.05       # first pause of `wait` between reads of the task
 QUOTA_RECOUNT_S = 1.0     # a key's queued count is re-read from the store at most this often
 QUOTA_MARGIN = 0.1        # ... or at once when within this share of the limit
 WAIT_POLL_MAX_S = 0.5     # longest pause of `wait`
+DRAFT_TTL_S = 7 * 86400   # a draft can be rendered in full for 7 days (the vendor's)
 
 
 def new_task_id(prefix: str = "cgt", now: float | None = None) -> str:
@@ -74,6 +78,7 @@ class ServiceLimits:
 
     fetch: FetchPolicy = field(default_factory=FetchPolicy)
     images: ImageLimits = field(default_factory=ImageLimits)
+    clips: ClipLimits = field(default_factory=ClipLimits)
     max_queued_per_key: int = 10_000
     image_wait_s: float = 600.0
     max_body_bytes: int = 64 * 1024 * 1024   # a request body (and each form field) at most
@@ -119,17 +124,31 @@ class TaskService:
         """Resolve, check and enqueue a video task; returns it queued. ``record`` makes the
         dialect's own record of the task from the resolved spec."""
         entry = self.registry.resolve(spec.model, kind="video")
+        draft = None
+        if spec.draft_of is not None:         # a final: the draft's shot at a new resolution
+            draft = await anyio.to_thread.run_sync(self._draft, spec.draft_of, owner_id, entry)
+            spec = final_spec(spec, draft)
         caps = entry_capabilities(entry)
         check_new_request(spec)               # the rules every API shares (core/spec.py)
         check_video_spec(spec, entry, caps)   # refuse before fetching anything the client named
         await self._check_callback(spec.callback_url)
         task_id = new_task_id("cgt")
-        await self._store_inputs(task_id, spec)
+        if draft is not None:
+            await anyio.to_thread.run_sync(self._copy_inputs, task_id, spec)
+        else:
+            try:
+                await self._store_inputs(task_id, spec, entry.rules.clip_seconds)
+                check_clip_lengths(spec, entry.rules)
+            except FramecastError:
+                await anyio.to_thread.run_sync(self.storage.delete_prefix,
+                                               task_prefix(task_id))
+                raise
         resolved = fill_video_spec(spec, entry, caps)
         return await self._enqueue(task_id, resolved, entry, owner_id=owner_id, dialect=dialect,
                                    usage=sizes.video_tokens(resolved.width or 0,
                                                             resolved.height or 0,
-                                                            resolved.frames_total or 0),
+                                                            resolved.frames_total or 0,
+                                                            resolved.input_video_seconds),
                                    record=record)
 
     async def create_image(self, spec: ImageSpec, *, owner_id: str, dialect: str,
@@ -144,7 +163,8 @@ class TaskService:
         resolved = fill_image_spec(spec, entry)
         return await self._enqueue(task_id, resolved, entry, owner_id=owner_id, dialect=dialect,
                                    usage=sizes.image_tokens(resolved.width or 0,
-                                                            resolved.height or 0),
+                                                            resolved.height or 0)
+                                   * resolved.count,
                                    record=record)
 
     async def generate_image(self, spec: ImageSpec, *, owner_id: str, dialect: str) -> Task:
@@ -195,13 +215,32 @@ class TaskService:
             raise RateLimited(f"this key already has {queued} queued tasks (limit "
                               f"{limit})", retry_after_s=5.0)
 
-    async def _store_inputs(self, task_id: str, spec: VideoSpec | ImageSpec) -> None:
-        """Get every input image (all in parallel), check it from its header, and keep the
-        bytes as the client sent them. Nothing is decoded here: decoding, EXIF orientation
-        and fitting happen in the worker, before the engine runs, so a create costs about
-        the same for any image and one client's photos cannot stall the others."""
-        if not spec.images:
+    async def _store_inputs(self, task_id: str, spec: VideoSpec | ImageSpec,
+                            clip_seconds: tuple[float, float] = (2.0, 30.0)) -> None:
+        """Get every input image and reference clip (all in parallel), check each from its
+        header, and keep the bytes as the client sent them. Nothing is decoded here:
+        decoding, EXIF orientation and fitting happen in the worker, before the engine runs,
+        so a create costs about the same for any input and one client's photos cannot stall
+        the others. A clip must last ``clip_seconds`` (the model's range)."""
+        media = spec.media if isinstance(spec, VideoSpec) else []
+        if not spec.images and not media:
             return
+        clip_limits = replace(self.limits.clips, min_seconds=clip_seconds[0],
+                              max_seconds=clip_seconds[1])
+
+        async def keep_clip(index: int) -> None:
+            item = media[index]
+            cap = (clip_limits.max_video_bytes if item.kind == "video"
+                   else clip_limits.max_audio_bytes)
+            data = await fetch_media(item.url, param=item.param, max_bytes=cap,
+                                     policy=self.limits.fetch)
+            header = await anyio.to_thread.run_sync(
+                lambda: probe_clip(data, kind=item.kind, param=item.param, limits=clip_limits))
+            key = input_key(task_id, index, item.role, header.extension)
+            await anyio.to_thread.run_sync(self.storage.put_bytes, key, data,
+                                           header.content_type)
+            item.key, item.seconds = key, round(header.seconds, 3)
+            item.width, item.height = header.width, header.height
 
         async def keep(index: int) -> None:
             item = spec.images[index]
@@ -218,9 +257,46 @@ class TaskService:
             async with asyncio.TaskGroup() as group:
                 for index in range(len(spec.images)):
                     group.create_task(keep(index))
+                for index in range(len(media)):
+                    group.create_task(keep_clip(index))
         except* FramecastError as errors:
             await anyio.to_thread.run_sync(self.storage.delete_prefix, task_prefix(task_id))
             raise errors.exceptions[0] from None
+
+    def _draft(self, draft_id: str, owner_id: str, entry: ModelEntry) -> Task:
+        """The caller's succeeded draft task of the same model, at most ``DRAFT_TTL_S`` old
+        (``InvalidInput`` naming ``draft_task.id`` otherwise)."""
+        param = "draft_task.id"
+        try:
+            draft = self.queue.get(draft_id, owner_id=owner_id)
+        except NotFound:
+            raise InvalidInput(f"draft task {draft_id} does not exist", param=param) from None
+        if draft.kind != "video" or not draft.spec.get("draft"):
+            raise InvalidInput(f"task {draft_id} is not a draft (create one with "
+                               "`draft: true`)", param=param)
+        if draft.status != TaskStatus.SUCCEEDED:
+            raise InvalidInput(f"draft task {draft_id} is {draft.status.value}; only a "
+                               "succeeded draft can be rendered in full", param=param)
+        if time.time() - draft.created_at > DRAFT_TTL_S:
+            raise InvalidInput(f"draft task {draft_id} has expired (a draft can be rendered "
+                               f"for {DRAFT_TTL_S // 86400} days)", param=param)
+        if self.registry.resolve(draft.model, kind="video").id != entry.id:
+            raise InvalidInput(f"draft task {draft_id} was made with model `{draft.model}`; "
+                               "render it with the same model", param="model")
+        return draft
+
+    def _copy_inputs(self, task_id: str, spec: VideoSpec) -> None:
+        """Give a final its own copy of its draft's input images and clips (the draft may be
+        deleted before the final runs)."""
+        items: list[ImageInput | MediaInput] = [*spec.images, *spec.media]
+        for item in items:
+            assert item.key is not None
+            index = (spec.images if isinstance(item, ImageInput) else spec.media).index(item)
+            ext = item.key.rsplit(".", 1)[-1]
+            kind = "image" if isinstance(item, ImageInput) else item.kind
+            key = input_key(task_id, index, item.role, ext)
+            self.storage.put_bytes(key, self.storage.get_bytes(item.key), f"{kind}/{ext}")
+            item.key = key
 
     async def _check_callback(self, url: str | None) -> None:
         """A webhook URL is checked at create with the input URLs' rules (scheme, literal

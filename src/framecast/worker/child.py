@@ -40,6 +40,7 @@ from framecast.engines.base import (
     EngineInputs,
     EngineOutputs,
     InputImage,
+    InputMedia,
     OutputFileInfo,
     engine_class,
 )
@@ -179,6 +180,8 @@ class _EngineChild:
                           Path(path).read_bytes(), param=param, limits=message.image_limits))
                       for role, path, param in message.inputs]
             inputs = EngineInputs(images=images, work_dir=Path(message.work_dir),
+                                  media=[InputMedia(role, Path(path), param)
+                                         for role, path, param in message.media],
                                   defer_tail=engine.tail_overlaps(engine.options))
             engine.check_inputs(spec, inputs)
             started = time.monotonic()

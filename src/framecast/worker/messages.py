@@ -48,6 +48,7 @@ class RunTask:
     inputs: list[tuple[str, str, str]]
     work_dir: str
     image_limits: ImageLimits = field(default_factory=ImageLimits)
+    media: list[tuple[str, str, str]] = field(default_factory=list)   # reference clips, as sent
 
 
 @dataclass(frozen=True)

@@ -35,7 +35,7 @@ from typing import Any
 
 from framecast.blobs.base import BlobStore, output_key
 from framecast.core.errors import EngineFailed, LeaseLost, StorageUnavailable, out_of_space
-from framecast.core.spec import spec_from_json
+from framecast.core.spec import VideoSpec, spec_from_json
 from framecast.core.task import HEARTBEAT_S, LEASE_S, OutputFile, Task
 from framecast.db.queue import Claim, HeartbeatReply, TaskQueue
 from framecast.engines.base import engine_class
@@ -304,7 +304,7 @@ class Slot:
         try:
             try:
                 engine, options = self.ctx.engine_for(task)
-                inputs = self._write_inputs(task, work_dir / "inputs")
+                inputs, media = self._write_inputs(task, work_dir / "inputs")
             except Exception as exc:
                 if isinstance(exc, StorageUnavailable) or out_of_space(exc):
                     self._hand_back(task, token, exc)   # the disk or the store, not the task
@@ -314,7 +314,8 @@ class Slot:
                 return
             message = RunTask(task_id=task.id, attempt=task.attempt, engine=engine,
                               options=dict(options), spec=task.spec, inputs=inputs,
-                              work_dir=str(work_dir), image_limits=self.ctx.image_limits)
+                              work_dir=str(work_dir), image_limits=self.ctx.image_limits,
+                              media=media)
             grace_s = cancel_grace(engine, options, self.ctx.timings.kill_grace_s)
             self._drive(task, token, message, grace_s, work_dir)
         finally:
@@ -331,19 +332,25 @@ class Slot:
             pass
         self.tasks_run += 1      # (counted once the attempt's files are gone)
 
-    def _write_inputs(self, task: Task, inputs_dir: Path) -> list[tuple[str, str, str]]:
-        """Make the work dir, and copy the task's input images, as their clients sent them,
-        from storage into its ``inputs`` folder; ``(role, path, param)`` each."""
-        images = spec_from_json(task.spec).images
-        (inputs_dir if images else inputs_dir.parent).mkdir(parents=True, exist_ok=True)
-        pairs = []
-        for n, image in enumerate(images):
-            if not image.key:
-                raise EngineFailed(f"input image {n} ({image.role}) has no stored copy")
-            path = inputs_dir / f"{n}-{image.role}"
-            path.write_bytes(self.ctx.storage.get_bytes(image.key))
-            pairs.append((image.role, str(path), image.param))
-        return pairs
+    def _write_inputs(self, task: Task, inputs_dir: Path
+                      ) -> tuple[list[tuple[str, str, str]], list[tuple[str, str, str]]]:
+        """Make the work dir, and copy the task's input images and reference clips, as their
+        clients sent them, from storage into its ``inputs`` folder; ``(role, path, param)``
+        each, images then clips."""
+        spec = spec_from_json(task.spec)
+        clips = spec.media if isinstance(spec, VideoSpec) else []
+        (inputs_dir if spec.images or clips else inputs_dir.parent).mkdir(parents=True,
+                                                                          exist_ok=True)
+        written: tuple[list[tuple[str, str, str]], list[tuple[str, str, str]]] = ([], [])
+        for pairs, items, what in ((written[0], spec.images, "image"),
+                                   (written[1], clips, "clip")):
+            for n, item in enumerate(items):
+                if not item.key:
+                    raise EngineFailed(f"input {what} {n} ({item.role}) has no stored copy")
+                path = inputs_dir / f"{n}-{item.role}"
+                path.write_bytes(self.ctx.storage.get_bytes(item.key))
+                pairs.append((item.role, str(path), item.param))
+        return written
 
     def _drive(self, task: Task, token: str, message: RunTask, grace_s: float,
                work_dir: Path) -> None:

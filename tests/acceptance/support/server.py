@@ -22,6 +22,8 @@ from typing import Any
 import httpx
 from PIL import Image, ImageDraw
 
+from tests.clips import camera_move, tone
+
 API_KEY = "fc-acceptance-static-key"
 VIDEO_MODEL = "doubao-seedance-1-0-pro-250528"          # Volcengine spelling, 1.0 sizes
 VIDEO_MODEL_BP = "seedance-1-0-pro-250528"              # BytePlus spelling, same model
@@ -250,7 +252,20 @@ def pictures() -> dict[str, tuple[bytes, str]]:
     }
     for n in range(1, 6):
         files[f"ref{n}.jpg"] = (make_image(512, 512, 10 + n, "JPEG"), "image/jpeg")
+    # Seedance 2.x reference clips: a pan over a photograph, a tone, and clips at the edges
+    files["clip.mp4"] = (make_clip(3.0), "video/mp4")
+    files["clip8s.mp4"] = (make_clip(8.0, 64, 64), "video/mp4")
+    files["clip1s.mp4"] = (make_clip(1.0), "video/mp4")
+    files["tone.wav"] = (tone(3.0), "audio/wav")
     return files
+
+
+def make_clip(seconds: float, width: int = 320, height: int = 240) -> bytes:
+    """An H.264 MP4 at 24 fps panning across scikit-image's ``coffee``."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        return camera_move(Path(tmp) / "clip.mp4", seconds, width, height).read_bytes()
 
 
 @contextlib.contextmanager
@@ -323,21 +338,29 @@ class VideoInfo:
     frames: int
     fps: float
     codec: str
+    has_audio: bool = False
 
 
 def probe_mp4(data: bytes) -> VideoInfo:
-    """Size, frame count (packets of the video stream), frame rate and codec of an MP4."""
+    """Size, frame count (packets of the video stream), frame rate and codec of an MP4, and
+    whether it has a sound track."""
     import av
 
     with av.open(io.BytesIO(data)) as container:
         stream = container.streams.video[0]
+        has_audio = bool(container.streams.audio)
         frames = sum(1 for p in container.demux(stream) if p.size)
         return VideoInfo(stream.codec_context.width, stream.codec_context.height, frames,
-                         float(stream.average_rate or 0), stream.codec_context.name)
+                         float(stream.average_rate or 0), stream.codec_context.name, has_audio)
 
 
 def png_size(data: bytes) -> tuple[int, int]:
     """(width, height) of a PNG, checking it is one."""
+    return image_size(data, "PNG")
+
+
+def image_size(data: bytes, fmt: str) -> tuple[int, int]:
+    """(width, height) of an image file, checking it is a ``fmt`` (``PNG``, ``JPEG``)."""
     with Image.open(io.BytesIO(data)) as img:
-        assert img.format == "PNG"
+        assert img.format == fmt
         return img.size

@@ -21,7 +21,8 @@ ERROR_TYPES: dict[int, str] = {
     405: "BadRequest", 413: "BadRequest", 415: "BadRequest", 422: "BadRequest",
     429: "TooManyRequests", 503: "ServiceUnavailable",
 }
-PARAMS: dict[str, str] = {"images": "content", "fps": "framespersecond"}
+PARAMS: dict[str, str] = {"images": "content", "media": "content", "fps": "framespersecond",
+                          "draft_task.id": "content[0].draft_task.id"}   # its only item
 
 
 def error_type(status: int) -> str:

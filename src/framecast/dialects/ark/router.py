@@ -118,7 +118,8 @@ async def delete_task(task_id: str, request: Request, owner: OwnerDep) -> JSONRe
 @router.post("/images/generations", response_model=wire.ImagesResponse)
 async def generate_images(body: wire.ImagesGenerateRequest, request: Request,
                           owner: OwnerDep) -> JSONResponse | StreamingResponse:
-    """Generate one image synchronously (Seedream); ``stream: true`` answers with SSE."""
+    """Generate an image, or a set of them, synchronously (Seedream); ``stream: true``
+    answers with SSE, one event per image."""
     service = task_service(request)
     spec = translate.image_spec_from_wire(body)
     task = await service.generate_image(spec, owner_id=owner.id, dialect=DIALECT)
@@ -126,26 +127,30 @@ async def generate_images(body: wire.ImagesGenerateRequest, request: Request,
         translate.image_task_error(task, service.limits.image_wait_s)
     if error is not None and not task.terminal:
         await anyio.to_thread.run_sync(_cancel_quietly, request, task, owner)
-    item = None if error else await anyio.to_thread.run_sync(
-        _image_item, request, task, spec.response_format)
+    items = [] if error else await anyio.to_thread.run_sync(
+        _image_items, request, task, spec.response_format)
     if body.stream:
-        events = translate.image_stream_events(task, item, error)
+        events = translate.image_stream_events(task, items, error)
         return StreamingResponse(_sse(events), media_type="text/event-stream",
                                  headers={ENGINE_HEADER: task.engine})
     if error is not None:
         response = ENVELOPE.respond(error, request)
         response.headers[ENGINE_HEADER] = task.engine
         return response
-    assert item is not None
-    return _render(translate.images_response(task, item), task)
+    return _render(translate.images_response(task, items), task)
 
 
-def _image_item(request: Request, task: Task, response_format: str) -> wire.ImageData:
+def _image_items(request: Request, task: Task, response_format: str) -> list[wire.ImageData]:
     service = task_service(request)
-    name = translate.image_output_name(task) or translate.IMAGE_FILE
-    if response_format == "b64_json":
-        return translate.image_data(task, url=None, data=service.file_bytes(task, name))
-    return translate.image_data(task, url=service.file_url(task, name), data=None)
+    items = []
+    for name in translate.image_output_names(task):
+        if response_format == "b64_json":
+            items.append(translate.image_data(task, name, url=None,
+                                              data=service.file_bytes(task, name)))
+        else:
+            items.append(translate.image_data(task, name, url=service.file_url(task, name),
+                                              data=None))
+    return items
 
 
 def _cancel_quietly(request: Request, task: Task, owner: Owner) -> None:

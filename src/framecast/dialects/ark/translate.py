@@ -24,7 +24,7 @@ from framecast.core.errors import (
     InvalidInput,
     MissingInput,
 )
-from framecast.core.spec import ImageInput, ImageSpec, VideoSpec
+from framecast.core.spec import ImageInput, ImageSpec, MediaInput, VideoSpec
 from framecast.core.task import Task, TaskStatus
 from framecast.dialects.ark import wire
 from framecast.dialects.ark.flags import as_ratio, as_resolution, flag_value, parse_prompt_flags
@@ -36,18 +36,20 @@ DIALECT = "ark"
 
 VIDEO_FILE = "video.mp4"
 LAST_FRAME_FILE = "last_frame.png"
-IMAGE_FILE = "image.png"
 
 ROLES: tuple[str, ...] = ("first_frame", "last_frame", "reference_image")
 ARK_FPS = 24                       # the only frame rate the vendor documents for Ark
 PRIORITY_MAX = 9
 SAFETY_IDENTIFIER_MAX_CHARS = 64
 MAX_INPUT_IMAGES = 14              # Seedream 4.5+: up to 14 reference images
-AUTO_DURATION = -1                 # Seedance 1.5: "model decides" → the model's default
+TASK_TYPES: tuple[str, ...] = ("auto", "reference", "edit", "extend")
+VIDEO_FORMATS: tuple[str, ...] = ("mp4",)
 SERVICE_TIERS: tuple[str, ...] = ("default", "flex")
 RESPONSE_FORMATS: tuple[str, ...] = ("url", "b64_json")
 SEQUENTIAL_MODES: tuple[str, ...] = ("disabled", "auto")
-IMAGE_OUTPUT_FORMATS: tuple[str, ...] = ("png",)
+IMAGE_OUTPUT_FORMATS: tuple[str, ...] = ("png", "jpeg")
+OPTIMIZE_PROMPT_MODES: tuple[str, ...] = ("standard", "fast")
+MAX_SET_IMAGES = 15                # sequential_image_generation_options.max_images
 LIST_STATUSES: tuple[str, ...] = tuple(s.value for s in TaskStatus)
 
 
@@ -59,18 +61,19 @@ def video_spec_from_wire(req: wire.CreateTaskRequest) -> VideoSpec:
     the vendor's parameter). Range rules shared by every dialect are checked by the spec."""
     texts: list[str] = []
     images: list[ImageInput] = []
+    media: list[MediaInput] = []
+    draft_of = _draft_task_id(req)
     for index, item in enumerate(req.content):
         if isinstance(item, wire.TextContent):
             texts.append(item.text)
         elif isinstance(item, wire.ImageURLContent):
             images.append(_image_input(item, index))
-        else:
-            raise InvalidInput(f"content[{index}]: items of type `{item.type}` are not supported "
-                               "by this server (use `text` and `image_url`)", param="content")
+        elif isinstance(item, wire.VideoURLContent | wire.AudioURLContent):
+            media.append(_media_input(item, index))
     flags = parse_prompt_flags(" ".join(texts))
-    if not flags.prompt and not images:
-        raise MissingInput("`content` needs a text prompt or an `image_url` item",
-                           param="content")
+    if not flags.prompt and not images and not media and draft_of is None:
+        raise MissingInput("`content` needs a text prompt, an `image_url`, `video_url` or "
+                           "`audio_url` item", param="content")
 
     values: dict[str, Any] = {name: flag_value(flags, name) for name in flags.values}
     top_level: dict[str, Any] = {
@@ -81,8 +84,6 @@ def video_spec_from_wire(req: wire.CreateTaskRequest) -> VideoSpec:
         "camera_fixed": req.camera_fixed, "watermark": req.watermark,
     }
     values.update({k: v for k, v in top_level.items() if v is not None})  # top level wins
-    if values.get("duration") == AUTO_DURATION:
-        del values["duration"]
     fps = values.pop("framespersecond", None)
     if fps is not None and fps != ARK_FPS:
         raise InvalidInput(f"`framespersecond` must be {ARK_FPS}, got {fps}",
@@ -96,10 +97,54 @@ def video_spec_from_wire(req: wire.CreateTaskRequest) -> VideoSpec:
         "service_tier": req.service_tier,
         "callback_url": req.callback_url,
         "execution_expires_after": req.execution_expires_after,
+        "draft": req.draft,
+        "draft_of": draft_of,
+        "task_type": req.omni_reference_task_type,
     }
     fields = {k: v for k, v in fields.items() if v is not None}
-    return _build(VideoSpec, model=req.model, prompt=flags.prompt, images=images, fps=ARK_FPS,
-                  **fields)
+    return _build(VideoSpec, model=req.model, prompt=flags.prompt, images=images, media=media,
+                  fps=ARK_FPS, **fields)
+
+
+def _draft_task_id(req: wire.CreateTaskRequest) -> str | None:
+    """The draft a request renders in full: its one ``draft_task`` item, which must be the
+    whole ``content`` (the draft's prompt, images and settings are reused)."""
+    drafts = [(n, item) for n, item in enumerate(req.content)
+              if isinstance(item, wire.DraftTaskContent)]
+    if not drafts:
+        return None
+    index, item = drafts[0]
+    if len(req.content) != 1:
+        raise InvalidInput("a `draft_task` item must be the only item of `content` (the "
+                           "draft's prompt and images are reused)", param="content")
+    draft_id = (item.draft_task or {}).get("id")
+    if not isinstance(draft_id, str) or not draft_id.strip():
+        raise MissingInput("`draft_task.id` must name the draft task",
+                           param=f"content[{index}].draft_task.id")
+    if req.draft:
+        raise InvalidInput("a draft cannot be made from a draft; leave `draft` out",
+                           param="draft")
+    return draft_id.strip()
+
+
+def _media_input(item: wire.VideoURLContent | wire.AudioURLContent, index: int) -> MediaInput:
+    """A ``video_url`` / ``audio_url`` item: a reference clip (role ``reference_video`` /
+    ``reference_audio``, the default), fetched and checked when the task is created."""
+    kind = "video" if isinstance(item, wire.VideoURLContent) else "audio"
+    role = f"reference_{kind}"
+    if item.role is not None and item.role != role:
+        raise InvalidInput(f"content[{index}].role of a `{item.type}` item must be `{role}`, "
+                           f"got {item.role!r}", param=f"content[{index}].role")
+    param = f"content[{index}].{item.type}.url"
+    url = (getattr(item, item.type) or {}).get("url")
+    if not isinstance(url, str) or not url.strip():
+        raise MissingInput(f"`{param}` is required", param=param)
+    if url[:8].lower() != "asset://":     # (an asset id is refused, in words, at create)
+        parts = urlsplit(url.strip())
+        if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
+            raise InvalidInput(f"`{param}` must be an http(s) URL, got {_clip(url)!r}",
+                               param=param)
+    return MediaInput(role=role, url=url.strip(), param=param)  # type: ignore[arg-type]
 
 
 def _image_input(item: wire.ImageURLContent, index: int) -> ImageInput:
@@ -127,6 +172,13 @@ def _check_image_url(url: str, param: str) -> None:
 
 
 def _check_request_options(req: wire.CreateTaskRequest) -> None:
+    kind = req.omni_reference_task_type
+    if kind is not None and kind not in TASK_TYPES:
+        raise InvalidInput(f"`omni_reference_task_type` must be one of {', '.join(TASK_TYPES)}, "
+                           f"got {kind!r}", param="omni_reference_task_type")
+    if req.output_format is not None and req.output_format.lower() not in VIDEO_FORMATS:
+        raise InvalidInput(f"`output_format` must be mp4 on this server (no mov), got "
+                           f"{req.output_format!r}", param="output_format")
     if req.service_tier is not None and req.service_tier not in SERVICE_TIERS:
         raise InvalidInput(f"`service_tier` must be one of {', '.join(SERVICE_TIERS)}, got "
                            f"{req.service_tier!r}", param="service_tier")
@@ -188,7 +240,9 @@ def task_to_wire(task: Task, file_url: FileUrl) -> wire.ContentGenerationTask:
         frames=spec.get("frames") if frames_given else None,
         framespersecond=spec.get("fps"), service_tier=task.service_tier,
         execution_expires_after=spec.get("execution_expires_after"),
-        generate_audio=spec.get("generate_audio"), camera_fixed=spec.get("camera_fixed"),
+        generate_audio=spec.get("generate_audio"), draft=bool(spec.get("draft")),
+        draft_task_id=task.id if spec.get("draft") else spec.get("draft_of"),
+        camera_fixed=spec.get("camera_fixed"),
         watermark=spec.get("watermark"), return_last_frame=spec.get("return_last_frame"),
         engine=task.engine, progress=task_progress(task))
 
@@ -243,25 +297,25 @@ def list_filters(status: str | None, service_tier: str | None) -> dict[str, Any]
 
 def image_spec_from_wire(req: wire.ImagesGenerateRequest) -> ImageSpec:
     """Build the canonical ``ImageSpec`` of a Seedream request. ``size: adaptive`` (SeedEdit)
-    means the model's default size; ``sequential_image_generation: auto`` makes one image."""
+    means the model's default size; ``size`` itself is checked against the model's own
+    presets and pixel range when the task is created; ``sequential_image_generation: auto``
+    asks for a set of up to ``max_images`` images."""
     if not req.prompt.strip():
         raise MissingInput("`prompt` must not be empty", param="prompt")
     if req.response_format is not None and req.response_format not in RESPONSE_FORMATS:
         raise InvalidInput(f"`response_format` must be one of {', '.join(RESPONSE_FORMATS)}, "
                            f"got {req.response_format!r}", param="response_format")
-    mode = req.sequential_image_generation
-    if mode is not None and mode not in SEQUENTIAL_MODES:
-        raise InvalidInput(f"`sequential_image_generation` must be one of "
-                           f"{', '.join(SEQUENTIAL_MODES)}, got {mode!r}",
-                           param="sequential_image_generation")
-    if req.output_format is not None and req.output_format.lower() not in IMAGE_OUTPUT_FORMATS:
-        raise InvalidInput(f"`output_format` must be png on this server, got "
-                           f"{req.output_format!r}", param="output_format")
+    sequential = _sequential(req)
+    output_format = req.output_format.lower() if req.output_format is not None else None
+    if output_format is not None and output_format not in IMAGE_OUTPUT_FORMATS:
+        raise InvalidInput(f"`output_format` must be one of {', '.join(IMAGE_OUTPUT_FORMATS)}, "
+                           f"got {req.output_format!r}", param="output_format")
+    _check_optimize_prompt(req.optimize_prompt_options)
     size = req.size
     if size is not None and size.strip().lower() == "adaptive":
         size = None
     if size is not None:
-        sizes.parse_image_size(size)        # fail before any input is fetched
+        sizes.check_image_size_form(size)   # the model's presets and range: at create
     urls = [req.image] if isinstance(req.image, str) else list(req.image or [])
     if len(urls) > MAX_INPUT_IMAGES:
         raise InvalidInput(f"at most {MAX_INPUT_IMAGES} input images are allowed, got "
@@ -272,16 +326,44 @@ def image_spec_from_wire(req: wire.ImagesGenerateRequest) -> ImageSpec:
         _check_image_url(url, param)
         images.append(ImageInput(role="reference_image", url=url, param=param))
     fields = {"size": size, "seed": req.seed, "guidance_scale": req.guidance_scale,
-              "watermark": req.watermark, "response_format": req.response_format}
+              "watermark": req.watermark, "response_format": req.response_format,
+              "output_format": output_format}
     return _build(ImageSpec, model=req.model, prompt=req.prompt, images=images,
+                  sequential=sequential is not None, max_images=sequential or None,
                   **{k: v for k, v in fields.items() if v is not None})
 
 
-def image_output_name(task: Task) -> str | None:
-    """The name of the task's image output (``image.png`` or its first image file)."""
-    if task.output(IMAGE_FILE):
-        return IMAGE_FILE
-    return next((o.name for o in task.outputs if o.content_type.startswith("image/")), None)
+def _sequential(req: wire.ImagesGenerateRequest) -> int | None:
+    """None for one image; for ``sequential_image_generation: auto``, its ``max_images``
+    (0 when not given: the set's size is then decided when the task is created)."""
+    mode = req.sequential_image_generation
+    if mode is not None and mode not in SEQUENTIAL_MODES:
+        raise InvalidInput(f"`sequential_image_generation` must be one of "
+                           f"{', '.join(SEQUENTIAL_MODES)}, got {mode!r}",
+                           param="sequential_image_generation")
+    options = req.sequential_image_generation_options
+    max_images = options.max_images if options is not None else None
+    param = "sequential_image_generation_options.max_images"
+    if max_images is not None and mode != "auto":
+        raise InvalidInput("`sequential_image_generation_options` applies only with "
+                           "`sequential_image_generation: auto`", param=param)
+    if max_images is not None and not 1 <= max_images <= MAX_SET_IMAGES:
+        raise InvalidInput(f"`max_images` must be within [1, {MAX_SET_IMAGES}], got "
+                           f"{max_images}", param=param)
+    return (max_images or 0) if mode == "auto" else None
+
+
+def _check_optimize_prompt(options: dict[str, Any] | None) -> None:
+    mode = (options or {}).get("mode")
+    if mode is not None and mode not in OPTIMIZE_PROMPT_MODES:
+        raise InvalidInput(f"`optimize_prompt_options.mode` must be one of "
+                           f"{', '.join(OPTIMIZE_PROMPT_MODES)}, got {mode!r}",
+                           param="optimize_prompt_options.mode")
+
+
+def image_output_names(task: Task) -> list[str]:
+    """The task's image outputs, in the order the engine made them."""
+    return [o.name for o in task.outputs if o.content_type.startswith("image/")]
 
 
 def image_task_error(task: Task, wait_s: float) -> FramecastError:
@@ -305,42 +387,41 @@ def image_size(task: Task, name: str) -> str:
     return f"{width}x{height}"
 
 
-def image_data(task: Task, *, url: str | None, data: bytes | None) -> wire.ImageData:
-    """One ``data`` item: the signed URL, or the PNG bytes as base64."""
-    name = image_output_name(task) or IMAGE_FILE
+def image_data(task: Task, name: str, *, url: str | None, data: bytes | None) -> wire.ImageData:
+    """One ``data`` item: the signed URL of output ``name``, or its bytes as base64."""
     b64 = base64.b64encode(data).decode("ascii") if data is not None else None
-    return wire.ImageData(url=None if b64 else url, b64_json=b64, size=image_size(task, name))
+    out = task.output(name)
+    fmt = out.content_type.removeprefix("image/") if out else None
+    return wire.ImageData(url=None if b64 else url, b64_json=b64, size=image_size(task, name),
+                          output_format=fmt)
 
 
-def image_usage(task: Task) -> wire.ImageUsage:
-    """Usage of one generated image."""
-    return wire.ImageUsage(generated_images=1, output_tokens=task.usage_tokens,
-                           total_tokens=task.usage_tokens)
+def image_usage(task: Task, images: int) -> wire.ImageUsage:
+    """Usage of ``images`` generated images (the task's tokens cover all of them)."""
+    tokens = task.usage_tokens if images else 0
+    return wire.ImageUsage(generated_images=images, output_tokens=tokens, total_tokens=tokens)
 
 
-def images_response(task: Task, item: wire.ImageData) -> wire.ImagesResponse:
-    """The synchronous image response for a succeeded task."""
+def images_response(task: Task, items: list[wire.ImageData]) -> wire.ImagesResponse:
+    """The synchronous image response for a succeeded task: one item per image."""
     created = int(task.finished_at or task.updated_at or task.created_at)
     return wire.ImagesResponse(model=task.model, created=created, created_at=created,
-                               data=[item], usage=image_usage(task))
+                               data=items, usage=image_usage(task, len(items)))
 
 
-def image_stream_events(task: Task, item: wire.ImageData | None,
+def image_stream_events(task: Task, items: list[wire.ImageData],
                         error: FramecastError | None) -> list[wire.ImageStreamEvent]:
-    """The SSE events of a streamed generation: one image (or its failure), then
-    ``completed``."""
+    """The SSE events of a streamed generation: one per image (or one failure), then
+    ``completed`` with the usage."""
     created = int(task.finished_at or task.updated_at or task.created_at)
     head = {"model": task.model, "created": created, "created_at": created}
-    events = []
-    if item is not None:
+    events = [wire.ImageStreamEvent(
+        type="image_generation.partial_succeeded", image_index=index, url=item.url,
+        b64_json=item.b64_json, size=item.size, **head) for index, item in enumerate(items)]
+    if error is not None:
         events.append(wire.ImageStreamEvent(
-            type="image_generation.partial_succeeded", image_index=0, url=item.url,
-            b64_json=item.b64_json, size=item.size, **head))
-    elif error is not None:
-        events.append(wire.ImageStreamEvent(
-            type="image_generation.partial_failed", image_index=0,
+            type="image_generation.partial_failed", image_index=len(items),
             error=wire.TaskError(code=error.code, message=error.message), **head))
-    usage = image_usage(task) if item is not None else wire.ImageUsage(
-        generated_images=0, output_tokens=0, total_tokens=0)
-    events.append(wire.ImageStreamEvent(type="image_generation.completed", usage=usage, **head))
+    events.append(wire.ImageStreamEvent(type="image_generation.completed",
+                                        usage=image_usage(task, len(items)), **head))
     return events

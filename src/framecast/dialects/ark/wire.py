@@ -45,7 +45,7 @@ class ImageURLContent(_Wire):
 
 
 class VideoURLContent(_Wire):
-    """A reference video (Seedance 2.x); parsed only to be refused clearly."""
+    """A reference video (Seedance 2.x): ``{"url": …}``, role ``reference_video``."""
 
     type: Literal["video_url"]
     video_url: dict[str, Any] | None = None
@@ -53,7 +53,7 @@ class VideoURLContent(_Wire):
 
 
 class AudioURLContent(_Wire):
-    """A reference audio track (Seedance 2.x); parsed only to be refused clearly."""
+    """A reference audio clip (Seedance 2.x): ``{"url": …}``, role ``reference_audio``."""
 
     type: Literal["audio_url"]
     audio_url: dict[str, Any] | None = None
@@ -61,7 +61,8 @@ class AudioURLContent(_Wire):
 
 
 class DraftTaskContent(_Wire):
-    """A draft task to render in full (Seedance 1.5 draft mode); parsed only to be refused."""
+    """A draft task to render in full (Seedance 1.5 pro / 2.5 draft mode):
+    ``{"id": "cgt-…"}``; the only item of its request's ``content``."""
 
     type: Literal["draft_task"]
     draft_task: dict[str, Any] | None = None
@@ -86,7 +87,7 @@ class CreateTaskRequest(_Wire):
     execution_expires_after: int | None = None
     priority: int | None = None
     generate_audio: bool | None = None
-    draft: bool | None = None                    # accepted, ignored
+    draft: bool | None = None                    # a 480p draft (1.5 pro, 2.5)
     camera_fixed: bool | None = None
     watermark: bool | None = None
     seed: int | None = None
@@ -95,8 +96,8 @@ class CreateTaskRequest(_Wire):
     duration: int | None = None
     frames: int | None = None
     tools: list[dict[str, Any]] | None = None    # accepted, ignored (Volcengine 2.5 series)
-    output_format: str | None = None             # accepted, ignored (always mp4)
-    omni_reference_task_type: str | None = None  # accepted, ignored
+    output_format: str | None = None             # mp4 (mov is refused)
+    omni_reference_task_type: str | None = None  # auto | reference | edit | extend (2.x)
 
 
 class CreateTaskResponse(BaseModel):
@@ -151,6 +152,7 @@ class ContentGenerationTask(BaseModel):
     execution_expires_after: int | None = None
     generate_audio: bool | None = None
     draft: bool = False
+    draft_task_id: str | None = None   # a draft: its own id; a final: the draft it renders
     camera_fixed: bool | None = None
     watermark: bool | None = None
     return_last_frame: bool | None = None
@@ -169,7 +171,7 @@ class ListTasksResponse(BaseModel):
 
 
 class SequentialImageGenerationOptions(_Wire):
-    """Group-image options (Seedream 4.x); accepted, ignored."""
+    """Image-set options (Seedream 4.x/5.0): at most ``max_images`` images, 1–15."""
 
     max_images: int | None = None
 
@@ -185,26 +187,28 @@ class ImagesGenerateRequest(_Wire):
     seed: int | None = None
     guidance_scale: float | None = None
     watermark: bool | None = None
-    optimize_prompt: bool | None = None                     # accepted, ignored
-    optimize_prompt_options: dict[str, Any] | None = None   # accepted, ignored
+    optimize_prompt: bool | None = None                     # checked; prompts run as written
+    optimize_prompt_options: dict[str, Any] | None = None   # checked; prompts run as written
     sequential_image_generation: str | None = None
     sequential_image_generation_options: SequentialImageGenerationOptions | None = None
     tools: list[dict[str, Any]] | None = None               # accepted, ignored
-    output_format: str | None = None                        # accepted; only png is produced
+    output_format: str | None = None                        # png | jpeg
     layer_decomposition: Any = None                         # accepted, ignored
     stream: bool | None = None
 
 
 class ImageData(BaseModel):
-    """One generated image: a signed ``url`` or the PNG as ``b64_json``, and its size."""
+    """One generated image: a signed ``url`` or the file as ``b64_json``, its size and
+    format (``png`` | ``jpeg``)."""
 
     url: str | None = None
     b64_json: str | None = None
     size: str
+    output_format: str | None = None
 
 
 class ImageUsage(BaseModel):
-    """Image usage: tokens = W × H / 256 per image."""
+    """Image usage: the images made, and tokens = floor(Σ W × H / 256)."""
 
     generated_images: int
     output_tokens: int
