@@ -21,7 +21,7 @@ from PIL import Image
 from framecast.core.errors import ConfigError, InvalidInput
 from framecast.core.spec import ImageInput, ImageSpec
 from framecast.engines._diffusers import DiffusersEngine, WeightsMissing
-from framecast.engines.base import Cancelled, EngineInputs, engine_class
+from framecast.engines.base import Cancelled, EngineInputs, InputImage, engine_class
 from tests.acceptance.support.server import (
     API_KEY,
     Server,
@@ -30,7 +30,7 @@ from tests.acceptance.support.server import (
     start_server,
     stop_server,
 )
-from tests.engines.support.tiny_images import BUILDERS
+from tests.engines.support.tiny_images import BUILDERS, build_flux_kontext
 
 NAMES = ("zimage", "flux", "sdxl")
 HUB_IDS = {"zimage": "Tongyi-MAI/Z-Image-Turbo", "flux": "black-forest-labs/FLUX.1-dev",
@@ -207,7 +207,7 @@ def test_distilled_variant_takes_four_steps_without_guidance(
 
 
 @pytest.mark.parametrize(("name", "options", "words"), [
-    ("flux", {"variant": "pro"}, "variant must be one of dev, schnell"),
+    ("flux", {"variant": "pro"}, "variant must be one of dev, schnell, kontext"),
     ("sdxl", {"variant": "refiner"}, "variant must be one of base, turbo"),
     ("sdxl", {"variant": "turbo", "steps": 8}, "turbo takes 1 to 4 steps, got 8"),
     ("zimage", {"variant": "turbo"}, "unknown keys variant"),
@@ -234,6 +234,42 @@ def test_reference_images_are_refused(name: str) -> None:
     with pytest.raises(InvalidInput) as caught:
         engine.check_inputs(spec(512, 512, images=[image]))
     assert caught.value.param == "image" and "reference_image" in str(caught.value)
+
+
+def test_flux_kontext_edits_one_reference_image(tmp_path: Path,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    engine = engine_class("flux")({"weights": str(build_flux_kontext(tmp_path / "kontext")),
+                                   "model": "tiny-kontext", "variant": "kontext", "steps": 2})
+    assert isinstance(engine, DiffusersEngine)
+    assert (engine.steps_for(spec(64, 64)), engine.guidance) == (2, 2.5)
+    engine.load()
+    assert type(engine.pipe).__name__ == "FluxKontextPipeline"
+    photo = Image.open(io.BytesIO(make_image(640, 480, 3))).convert("RGB")
+    reference = ImageInput(role="reference_image", url="data:", param="image")
+    edit = spec(SMALL, SMALL, images=[reference])
+    engine.check_inputs(edit)
+    spy = Spy(engine.pipe, forward=True)
+    monkeypatch.setattr(engine, "pipe", spy)
+    work = tmp_path / "edit"
+    work.mkdir()
+    steps: list[tuple[int, int]] = []
+    outputs = engine.run(edit, EngineInputs(images=[InputImage("reference_image", photo)],
+                                            work_dir=work),
+                         lambda step, total: steps.append((step, total)), lambda: False)
+    (call,) = spy.calls
+    assert call["image"].size == (SMALL, SMALL) and call["_auto_resize"] is False
+    assert call["guidance_scale"] == 2.5 and call["max_sequence_length"] == 512
+    assert steps == [(1, 2), (2, 2)]
+    with Image.open(outputs.files[0].path) as img:
+        assert img.size == (SMALL, SMALL)
+    # no reference: Kontext generates from the prompt alone; two: the second is refused
+    generate(engine, spec(SMALL, SMALL), tmp_path / "t2i")
+    assert "image" not in spy.calls[-1]
+    with pytest.raises(InvalidInput) as caught:
+        engine.check_inputs(spec(SMALL, SMALL, images=[
+            reference, reference.model_copy(update={"param": "image[1]"})]))
+    assert caught.value.param == "image[1]"
+    assert engine_class("flux").capabilities_for({"variant": "dev"}).max_reference_images == 0
 
 
 @pytest.mark.parametrize("name", NAMES)

@@ -349,6 +349,10 @@ class DiffusersEngine(Engine):
         default = self.variants[self.variant][0] if self.variants else self.default_steps
         return int(self.opts.steps or default)
 
+    def pipeline_name(self) -> str:
+        """The diffusers pipeline class this engine loads (a variant may pick another)."""
+        return self.pipeline_class_name
+
     def steps_for(self, spec: VideoSpec | ImageSpec) -> int:
         """The steps one request runs: a draft (``draft: true``, at 480p) runs half of a
         full schedule; a distilled one (under ``DRAFT_HALVES_FROM`` steps) is kept whole,
@@ -439,7 +443,7 @@ class DiffusersEngine(Engine):
         compile and warm up, in that order."""
         self.weights_path = resolve_weights(self.opts.weights, model=self.opts.model or self.name,
                                             engine=self.name)
-        cls = pipeline_class(self.pipeline_class_name)
+        cls = pipeline_class(self.pipeline_name())
         backend: str | None = None
         if self.opts.attention_backend:
             backend, why_not = usable_backend(self.opts.attention_backend)

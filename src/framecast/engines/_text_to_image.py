@@ -43,6 +43,12 @@ class TextToImageEngine(DiffusersEngine):
         """Pipeline arguments of this engine beyond the shared ones."""
         return {}
 
+    def reference_kwargs(self, inputs: EngineInputs, width: int,
+                         height: int) -> dict[str, Any]:
+        """Pipeline arguments for the request's reference images (an edit pipeline's
+        ``image``); none here: a text-to-image engine's capabilities refuse them."""
+        return {}
+
     def run(self, spec: VideoSpec | ImageSpec, inputs: EngineInputs, progress: ProgressFn,
             cancelled: CancelledFn) -> EngineOutputs:
         """Generate the spec's image (or each image of its set, seeds ``seed``, ``seed + 1``
@@ -66,7 +72,7 @@ class TextToImageEngine(DiffusersEngine):
                 output_type="pil",
                 callback_on_step_end=self.step_callback(
                     progress, cancelled, self.steps * count, offset=n * self.steps),
-                **self.call_kwargs())
+                **self.call_kwargs(), **self.reference_kwargs(inputs, width, height))
             # 3. Write the image at the exact size, watermarked when asked.
             files.append(write_image(image_spec, result.images[0], inputs.work_dir, index=n))
         info: dict[str, Any] = {"engine": self.name}

@@ -7,13 +7,15 @@ calls ``check_inputs(spec, inputs)`` and ``run(spec, inputs, progress, cancelled
 Contract:
 
 * ``capabilities`` (a class attribute) says what the engine accepts: kinds, image roles,
-  reference count, resolutions, fps, audio. The service checks a spec against it at create
-  time so a client gets a 4xx before anything is queued.
+  reference count, resolutions, fps, audio, the reference clips it uses (``media``) and
+  whether it can continue a video (``extend``). The service checks a spec against it at
+  create time so a client gets a 4xx before anything is queued.
 * ``check_inputs`` raises ``InvalidInput`` in a user's words ("`last_frame` is not supported
   by engine wan_ti2v_5b"); it must not be slow.
 * ``run`` receives the resolved spec (``width``, ``height``, ``frames_total``, ``seed`` set),
-  the decoded input images (RGB ``PIL.Image`` in request order, with their roles), and a work
-  directory. It writes its files there and returns ``EngineOutputs``. It calls
+  the decoded input images (RGB ``PIL.Image`` in request order, with their roles), the
+  reference clips as files (``media``, for the engine to decode), and a work directory.
+  It writes its files there and returns ``EngineOutputs``. It calls
   ``progress(step, total)`` as work advances and checks ``cancelled()`` at least once per
   frame or denoising step, raising ``Cancelled`` when it returns True.
 * The same spec (seed included) gives the same bytes, wherever the model allows it.

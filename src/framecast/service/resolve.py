@@ -2,9 +2,11 @@
 worker runs (pure functions; no I/O).
 
 The create path asks the engine for its capabilities once (``entry_capabilities``), refuses
-what they exclude before any input is fetched (``check_video_spec``), then fills every
-default (``fill_video_spec``) once the input images' sizes are known. ``resolve_video_spec``
-does both, for callers that hold no capabilities yet.
+what they and the model's contract exclude before any input is fetched (``check_video_spec``:
+resolutions, durations and ``-1``, drafts, task types, reference-clip counts), checks the
+clips' lengths once their headers are read (``check_clip_lengths``), then fills every
+default (``fill_video_spec``). A final is its draft's shot at a new resolution
+(``final_spec``). Images: a Seedream model's sizes, presets and sets (``fill_image_spec``).
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ from framecast.service.registry import ModelEntry, VideoContract
 
 SEED_RANGE = 2**31            # a random seed is drawn from [0, SEED_RANGE)
 DEFAULT_DURATION_S = 5
+DRAFT_RESOLUTION = "480p"     # a draft is rendered at this size, whatever the model's default
+TASK_TYPE_CONSTRAINT = "InvalidParameter.TaskTypeConstraint"   # the vendor's code
 
 
 def entry_capabilities(entry: ModelEntry) -> Capabilities:
@@ -81,10 +85,6 @@ def check_clip_lengths(spec: VideoSpec, rules: VideoContract) -> None:
             raise InvalidInput(f"the reference {kind} clips last {total:.1f} s together; "
                                f"model `{spec.model}` takes at most {rules.clips_total_s:g} s",
                                param=clips[-1].param)
-
-
-DRAFT_RESOLUTION = "480p"
-TASK_TYPE_CONSTRAINT = "InvalidParameter.TaskTypeConstraint"
 
 
 def check_task_type(spec: VideoSpec, rules: VideoContract, caps: Capabilities) -> None:

@@ -75,11 +75,13 @@ def build_zimage(folder: Path) -> Path:
     return save_pipeline(pipe, folder)
 
 
-def build_flux(folder: Path) -> Path:
+def build_flux(folder: Path, pipeline: str = "FluxPipeline") -> Path:
     """A tiny ``FluxPipeline`` (one double and one single block, guidance embedding as in
-    FLUX.1-dev; CLIP + T5 encoders) saved in ``folder``."""
+    FLUX.1-dev; CLIP + T5 encoders) saved in ``folder``; ``pipeline`` names another class on
+    the same components (``FluxKontextPipeline``: FLUX.1 Kontext)."""
+    import diffusers
     import torch
-    from diffusers import FlowMatchEulerDiscreteScheduler, FluxPipeline, FluxTransformer2DModel
+    from diffusers import FlowMatchEulerDiscreteScheduler, FluxTransformer2DModel
     from transformers import T5Config, T5EncoderModel
 
     torch.manual_seed(0)
@@ -94,11 +96,17 @@ def build_flux(folder: Path) -> Path:
     text_encoder_2 = T5EncoderModel(T5Config(
         vocab_size=VOCAB, d_model=32, d_kv=8, d_ff=37, num_layers=2, num_heads=4,
         relative_attention_num_buckets=8, dropout_rate=0.0)).eval()
-    pipe = FluxPipeline(scheduler=FlowMatchEulerDiscreteScheduler(), vae=vae,
-                        text_encoder=text_encoder, tokenizer=local_tokenizer("clip"),
-                        text_encoder_2=text_encoder_2, tokenizer_2=local_tokenizer("t5"),
-                        transformer=transformer)
+    pipe = getattr(diffusers, pipeline)(
+        scheduler=FlowMatchEulerDiscreteScheduler(), vae=vae, text_encoder=text_encoder,
+        tokenizer=local_tokenizer("clip"), text_encoder_2=text_encoder_2,
+        tokenizer_2=local_tokenizer("t5"), transformer=transformer)
     return save_pipeline(pipe, folder)
+
+
+def build_flux_kontext(folder: Path) -> Path:
+    """A tiny ``FluxKontextPipeline`` (FLUX.1 Kontext: FLUX.1's components, an edit
+    pipeline that takes a reference image) saved in ``folder``."""
+    return build_flux(folder, "FluxKontextPipeline")
 
 
 def build_sdxl(folder: Path) -> Path:
