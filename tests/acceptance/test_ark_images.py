@@ -4,6 +4,7 @@ base64 responses with exact sizes, presets, seeds, input images, streaming, and 
 from __future__ import annotations
 
 import base64
+import json
 import time
 from typing import Any
 
@@ -29,6 +30,7 @@ from tests.acceptance.support.server import (
     FAILS_IMAGE_MODEL,
     GUARDED_IMAGE_WAIT_S,
     IMAGE_MODEL,
+    SLOW_SET_MODEL,
     TEXT_ONLY_IMAGE_MODEL,
     ImageHost,
     Server,
@@ -107,6 +109,26 @@ def test_a_streamed_set_yields_one_event_per_image(volc: Any) -> None:
     assert {image_size(download(e.url), "JPEG") for e in events[:3]} == {(1280, 720)}
     usage = events[3].usage
     assert (usage["generated_images"] if isinstance(usage, dict) else usage.generated_images) == 3
+
+
+def test_a_stream_delivers_each_image_of_a_set_as_it_is_made(http: httpx.Client) -> None:
+    arrived: list[tuple[float, dict[str, Any]]] = []
+    started = time.monotonic()
+    with http.stream("POST", "/images/generations", json={
+            "model": SLOW_SET_MODEL, "prompt": "a storyboard", "size": "1280x720",
+            "stream": True, "sequential_image_generation": "auto",
+            "sequential_image_generation_options": {"max_images": 3}}) as response:
+        assert response.status_code == 200
+        for line in response.iter_lines():
+            if line.startswith("data: {"):
+                arrived.append((time.monotonic() - started, json.loads(line[6:])))
+    kinds = [event["type"] for _, event in arrived]
+    assert kinds == ["image_generation.partial_succeeded"] * 3 + ["image_generation.completed"]
+    at = [when for when, _ in arrived]
+    # the images are made 1 s apart, and each arrives as it is made, not all at the end
+    assert at[1] - at[0] > 0.6 and at[2] - at[1] > 0.6, at
+    assert [event.get("image_index") for _, event in arrived[:3]] == [0, 1, 2]
+    assert arrived[3][1]["usage"]["generated_images"] == 3
 
 
 @pytest.mark.parametrize(("fields", "param"), [

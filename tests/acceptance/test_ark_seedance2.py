@@ -136,6 +136,13 @@ def test_what_a_draft_and_a_final_refuse(volc: Any, images: ImageHost) -> None:
     assert wait_task(volc, draft).status == "succeeded"
     error = refused(volc, model=V25, ratio="9:16", content=[draft_item(draft)])
     assert error.param == "ratio"                        # the shot is the draft's
+    for field in ("camera_fixed", "generate_audio"):     # a false one too: not the draft's
+        error = refused(volc, model=V25, content=[draft_item(draft)],
+                        **{field: not getattr(volc.content_generation.tasks.get(
+                            task_id=draft), field)})
+        assert error.param == field
+    same = create(model=V25, ratio="16:9", camera_fixed=False, content=[draft_item(draft)])
+    assert wait_task(volc, same.id).status == "succeeded"   # what the draft had: fine
     error = refused(volc, model=V20, content=[draft_item(draft)])
     assert error.param == "model"
     error = refused(volc, model=V25, content=[draft_item(draft), text("and more")])

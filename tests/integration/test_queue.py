@@ -54,6 +54,7 @@ def fenced_writes(queue: TaskQueue, task_id: str, token: str) -> list[Callable[[
     """Every write a worker makes with a lease token, ready to call."""
     return [partial(queue.heartbeat, task_id, token),
             partial(queue.progress, task_id, token, 1, 2),
+            partial(queue.publish, task_id, token, []),
             partial(queue.kill_requested, task_id, token),
             partial(queue.finish, task_id, token, outputs=[], seed=1, usage_tokens=1,
                     engine_seconds=1.0),
@@ -262,6 +263,24 @@ def test_a_stale_lease_token_is_fenced_out(queue: TaskQueue, clock: FakeClock) -
     task = queue.get("t")
     assert task.status is TaskStatus.RUNNING and task.worker_id == "w2"
     queue.heartbeat("t", second.lease_token)                     # the holder is unaffected
+
+
+def test_published_files_show_while_running_and_go_with_a_requeue(
+        queue: TaskQueue, clock: FakeClock) -> None:
+    queue.enqueue(new("t", kind="image"))
+    claim = claim_one(queue)
+    first = {"name": "image-1.jpeg", "key": "tasks/t/1/image-1.jpeg",
+             "content_type": "image/jpeg", "width": 64, "height": 64}
+    clock.advance(40)
+    assert queue.publish("t", claim.lease_token, [first]).cancel_requested is False
+    task = queue.get("t")
+    assert task.status.value == "running" and [o.name for o in task.outputs] == ["image-1.jpeg"]
+    clock.advance(40)
+    assert queue.requeue_lapsed() == []                 # publishing renewed the lease
+    clock.advance(46)
+    assert queue.requeue_lapsed() == ["t"]
+    task = queue.get("t")
+    assert task.status.value == "queued" and task.outputs == []   # attempt 1's files went
 
 
 def test_heartbeat_and_progress_extend_the_lease(queue: TaskQueue, clock: FakeClock) -> None:

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import pytest
+from sqlalchemy.exc import OperationalError
 
 from framecast.core.task import TaskStatus
 from framecast.engines.base import (
@@ -231,3 +232,25 @@ def test_a_drain_that_runs_out_hands_the_tail_back(world: World, tmp_path: Path)
     task = world.queue.get(first)
     assert task.status is TaskStatus.QUEUED and task.reruns == 0 and task.attempt == 1
     assert not pid_alive(pid)
+
+
+def test_a_database_error_at_a_tails_end_costs_an_attempt_not_the_slot(
+        world: World, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    log = tmp_path / "engine.log"
+    world.supervisor(lease_s=3.0)
+    real_finish, broken = world.queue.finish, []
+
+    def finish_once_locked(task_id: str, *args: Any, **kwargs: Any) -> Any:
+        if not broken:   # "database is locked", once, as the first tail is recorded
+            broken.append(task_id)
+            raise OperationalError("UPDATE tasks", {}, Exception("database is locked"))
+        return real_finish(task_id, *args, **kwargs)
+
+    monkeypatch.setattr(world.queue, "finish", finish_once_locked)
+    first = world.submit(ENGINE, {"log": str(log), "gpu_s": 0.2, "tail_s": 0.5})
+    task = world.wait(first, timeout_s=40)
+    # its end was not recorded; the lease lapsed, and the re-run succeeded on the same slot
+    assert broken == [first]
+    assert task.status is TaskStatus.SUCCEEDED and task.attempt == 2
+    later = world.submit(ENGINE, {"log": str(log), "gpu_s": 0.1, "tail_s": 0.1})
+    assert world.wait(later).status is TaskStatus.SUCCEEDED

@@ -34,15 +34,22 @@ class FakeService:
         self.tasks[task.id] = task
         return task
 
-    async def generate_image(self, spec: Any, *, owner_id: str, dialect: str) -> Task:
+    async def create_image(self, spec: Any, *, owner_id: str, dialect: str) -> Task:
+        """The image task, already ended as ``image_status`` says."""
         task = make_task(self.image_status)
+        task.id, task.owner_id = f"img-20250101000000-{len(self.tasks):08d}", owner_id
         task.kind, task.model, task.engine = "image", spec.model, "testcard"
         task.usage_tokens = 4096
+        made = self.image_status == TaskStatus.SUCCEEDED
         task.outputs = [OutputFile("image.png", "k/image.png", "image/png", width=1024,
-                                   height=1024)]
+                                   height=1024)] if made else []
         if self.image_status == TaskStatus.FAILED:
             task.error_code, task.error_message = "InternalServiceError", "engine died"
+        self.tasks[task.id] = task
         return task
+
+    async def generate_image(self, spec: Any, *, owner_id: str, dialect: str) -> Task:
+        return await self.create_image(spec, owner_id=owner_id, dialect=dialect)
 
     def get(self, task_id: str, *, owner_id: str) -> Task:
         task = self.tasks.get(task_id)
@@ -202,3 +209,10 @@ def test_router_images_url_b64_stream_and_failure(client: Any) -> None:
     failed = client.post(url, json={"model": "m", "prompt": "p"})
     assert failed.status_code == 500 and failed.headers["x-should-retry"] == "false"
     assert failed.json()["error"]["message"] == "engine died"
+    streamed = client.post(url, json={"model": "m", "prompt": "p", "stream": True})
+    events = [json.loads(line[6:]) for line in streamed.text.splitlines()
+              if line.startswith("data: {")]
+    assert [e["type"] for e in events] == ["image_generation.partial_failed",
+                                           "image_generation.completed"]
+    assert events[0]["image_index"] == 0 and events[0]["error"]["message"] == "engine died"
+    assert events[1]["usage"]["generated_images"] == 0

@@ -32,6 +32,7 @@ from sqlalchemy import (
     delete,
     func,
     insert,
+    literal,
     literal_column,
     not_,
     null,
@@ -91,6 +92,7 @@ _STOPPED_STATUS = case((T.cancel_reason == "expired", EXPIRED), else_=CANCELLED)
 # what every transition out of running clears: the lease
 _NO_LEASE = {"lease_token": null(), "lease_expires_at": null()}
 _BACK_TO_QUEUE = {"status": QUEUED, **_NO_LEASE, "progress": 0.0, "step": 0, "total_steps": 0,
+                  "outputs": literal([], JSONType),   # an attempt's published files go too
                   "updated_at": _p("p_now")}
 _ENDED = {**_NO_LEASE, "finished_at": _p("p_now"), "updated_at": _p("p_now")}
 
@@ -224,6 +226,12 @@ PROGRESS = (update(tasks).where(_fenced())
             .values(lease_expires_at=_p("p_lease_until"), updated_at=_p("p_now"),
                     progress=_p("p_progress"), step=_p("p_step"), total_steps=_p("p_total"))
             .returning(T.cancel_requested, T.cancel_reason))
+
+# files of a running attempt, as each is stored (an image set's images, streamed to its client)
+PUBLISH = (update(tasks).where(_fenced())
+           .values(lease_expires_at=_p("p_lease_until"), updated_at=_p("p_now"),
+                   outputs=_p("p_outputs", JSONType))
+           .returning(T.cancel_requested, T.cancel_reason))
 
 FINISH = (update(tasks).where(_fenced())
           .values(status=SUCCEEDED, outputs=_p("p_outputs", JSONType), seed=_p("p_seed"),

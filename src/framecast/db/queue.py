@@ -334,6 +334,17 @@ class TaskQueue:
                   "p_progress": min(1.0, max(0.0, step / total)) if total > 0 else 0.0}
         return self._reply(self._write_one(q.PROGRESS, params), task_id, "progress")
 
+    def publish(self, task_id: str, lease_token: str, outputs: builtins.list, *,
+                lease_s: float | None = None) -> HeartbeatReply:
+        """Record the files a running attempt has stored so far (and extend the lease), so a
+        client waiting on the task sees each as it is made; fenced like ``heartbeat``.
+        ``finish`` writes the full list; a re-queue clears it."""
+        now = self.clock()
+        files = [o.to_dict() if isinstance(o, OutputFile) else dict(o) for o in outputs]
+        params = {"p_id": task_id, "p_token": lease_token, "p_now": now, "p_outputs": files,
+                  "p_lease_until": now + (lease_s if lease_s is not None else self.lease_s)}
+        return self._reply(self._write_one(q.PUBLISH, params), task_id, "publish")
+
     def kill_requested(self, task_id: str, lease_token: str) -> HeartbeatReply:
         """A cheap fenced read of the kill flag (no write); ``LeaseLost`` like ``heartbeat``."""
         row = self._read_one(q.KILL_FLAG, {"p_id": task_id, "p_token": lease_token})

@@ -74,7 +74,8 @@ class TextToImageEngine(DiffusersEngine):
                     progress, cancelled, self.steps * count, offset=n * self.steps),
                 **self.call_kwargs(), **self.reference_kwargs(inputs, width, height))
             # 3. Write the image at the exact size, watermarked when asked.
-            files.append(write_image(image_spec, result.images[0], inputs.work_dir, index=n))
+            files.append(inputs.published(
+                write_image(image_spec, result.images[0], inputs.work_dir, index=n)))
         info: dict[str, Any] = {"engine": self.name}
         if self.variant:
             info["variant"] = self.variant

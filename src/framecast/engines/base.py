@@ -106,6 +106,15 @@ class EngineInputs:
     # the caller runs a returned ``finish`` later, on another thread (the worker's child
     # does, for engines whose ``tail_overlaps`` says so); False: write the files in ``run``
     defer_tail: bool = False
+    # hands a finished file to the worker before ``run`` returns (an image set's images, so
+    # a streaming client gets each as it is made); None: nobody is waiting for them
+    publish: Callable[[OutputFileInfo], None] | None = None
+
+    def published(self, file: OutputFileInfo) -> OutputFileInfo:
+        """Hand ``file`` to ``publish`` when there is one; returns it."""
+        if self.publish is not None:
+            self.publish(file)
+        return file
 
     def by_role(self, role: str) -> list[Image.Image]:
         """The images with ``role``, in request order."""

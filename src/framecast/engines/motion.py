@@ -306,7 +306,7 @@ class MotionEngine(Engine):
         shot = head.continuation(spec) if head else spec
         mode, keyframes, margins = (head.keyframes(width, height) if head else
                                     _fit_keyframes(spec, inputs, width, height, seed))
-        soundtrack, clip_info = _reference_audio(inputs, total / spec.fps)
+        soundtrack, clip_info = _reference_audio(spec, inputs, total / spec.fps)
 
         # 2-3. Plan the camera path (none in first+last mode: the keyframes define the
         #      motion) and the timeline: holds per keyframe, flow morphs between them.
@@ -412,15 +412,15 @@ class _Joined:
         self._rest.close()
 
 
-def _reference_audio(inputs: EngineInputs,
+def _reference_audio(spec: VideoSpec, inputs: EngineInputs,
                      seconds: float) -> tuple[AudioTrack | None, dict[str, Any]]:
     """The reference audio clips, one after another, cut or padded to the video's length,
     and what was done with them, for the task's info."""
     clips = inputs.clips("reference_audio")
     if not clips:
         return None, {}
-    track, own = soundtrack([(c.path, c.param) for c in clips], seconds)
-    fitted = "cut" if own > seconds else "padded with silence" if own < seconds else "kept"
+    track, fitted = soundtrack([(c.path, c.param) for c in clips], seconds)
+    own = sum(c.seconds or 0.0 for c in spec.clips("audio"))
     return track, {"reference_audio": f"{len(clips)} clip(s), {own:.2f} s, {fitted} to the "
                                       f"video's {seconds:.2f} s as its soundtrack"}
 

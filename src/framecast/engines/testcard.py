@@ -273,9 +273,9 @@ class TestcardEngine(Engine):
                 raise Cancelled()
             path = inputs.work_dir / name
             save_image(card, path, fmt=fmt, watermark=spec.watermark)
-            files.append(OutputFileInfo(name=name, path=path,
-                                        content_type=IMAGE_CONTENT_TYPES[fmt],
-                                        width=width, height=height))
+            files.append(inputs.published(OutputFileInfo(
+                name=name, path=path, content_type=IMAGE_CONTENT_TYPES[fmt], width=width,
+                height=height)))
             progress(n + 1, len(names))
         return EngineOutputs(files=files, seed=seed, info={
             "engine": self.name, "references_shown": min(len(references), MAX_THUMBNAILS)})

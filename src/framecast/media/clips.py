@@ -130,18 +130,29 @@ def _seconds(container: av.container.InputContainer, stream: av.stream.Stream) -
 
 def video_keyframes(path: Path, count: int, *, param: str) -> list[np.ndarray]:
     """``count`` RGB frames of a reference video, evenly spaced from its first frame to its
-    last (decoded once, front to back; the rest are dropped as they go)."""
+    last. The frames are counted from the container's packets first (nothing decoded), then
+    decoded front to back keeping only the chosen ones, so memory stays ``count`` frames
+    whatever the clip holds."""
     try:
+        with av.open(str(path)) as container:
+            total = sum(1 for packet in container.demux(container.streams.video[0])
+                        if packet.size)
+        if total == 0:
+            raise InvalidInput(f"`{param}` holds no frames", param=param)
+        picks = set(np.linspace(0, total - 1, min(count, total)).round().astype(int).tolist())
+        kept: list[np.ndarray] = []
         with av.open(str(path)) as container:
             stream = container.streams.video[0]
             stream.thread_type = "AUTO"
-            frames = [f.to_ndarray(format="rgb24") for f in container.decode(stream)]
-    except (av.FFmpegError, ValueError, OSError, IndexError):
+            for index, frame in enumerate(container.decode(stream)):
+                if index in picks:
+                    kept.append(frame.to_ndarray(format="rgb24"))
+                last = frame
+        if len(kept) < len(picks):        # fewer frames decoded than packets: hold the last
+            kept.extend([last.to_ndarray(format="rgb24")] * (len(picks) - len(kept)))
+    except (av.FFmpegError, ValueError, OSError, IndexError, UnboundLocalError):
         raise InvalidInput(f"`{param}` could not be decoded", param=param) from None
-    if not frames:
-        raise InvalidInput(f"`{param}` holds no frames", param=param)
-    picks = np.linspace(0, len(frames) - 1, min(count, len(frames))).round().astype(int)
-    return [frames[i] for i in picks]
+    return kept
 
 
 def video_frames_at(path: Path, fps: int, count: int, *, param: str) -> Iterator[np.ndarray]:
@@ -191,36 +202,50 @@ def last_video_frame(path: Path, *, param: str) -> np.ndarray:
     return last.to_ndarray(format="rgb24")
 
 
-def audio_track(path: Path, seconds: float, *, param: str) -> tuple[AudioTrack, float]:
+def audio_track(path: Path, seconds: float, *, param: str) -> tuple[AudioTrack, str]:
     """A reference audio clip as the video's soundtrack: decoded to 48 kHz stereo, then cut
-    or padded with silence to exactly ``seconds``; also the clip's own length."""
+    or padded with silence to exactly ``seconds``; also which (``cut``, ``padded with
+    silence``, ``kept``)."""
     return soundtrack([(path, param)], seconds)
 
 
-def soundtrack(clips: list[tuple[Path, str]], seconds: float) -> tuple[AudioTrack, float]:
+def soundtrack(clips: list[tuple[Path, str]], seconds: float) -> tuple[AudioTrack, str]:
     """Reference audio clips ``(path, param)``, one after another, as the video's soundtrack:
-    48 kHz stereo, cut or padded with silence to exactly ``seconds``; also their length."""
-    parts = [_decoded_audio(path, param) for path, param in clips]
-    samples = np.concatenate(parts, axis=1)
-    own = samples.shape[1] / AUDIO_SAMPLE_RATE
+    48 kHz stereo, cut or padded with silence to exactly ``seconds`` (decoding stops once
+    there is enough); also which was done (``cut``, ``padded with silence``, ``kept``)."""
     wanted = round(Fraction(seconds).limit_denominator(1000) * AUDIO_SAMPLE_RATE)
+    parts: list[np.ndarray] = []
+    for path, param in clips:
+        parts.append(_decoded_audio(path, param, wanted - sum(p.shape[1] for p in parts)))
+        if sum(p.shape[1] for p in parts) > wanted:
+            break
+    samples = np.concatenate(parts, axis=1)
+    fitted = "cut" if samples.shape[1] > wanted else \
+        "padded with silence" if samples.shape[1] < wanted else "kept"
     if samples.shape[1] >= wanted:
         samples = samples[:, :wanted]
     else:
         samples = np.pad(samples, ((0, 0), (0, wanted - samples.shape[1])))
     return AudioTrack(samples=np.ascontiguousarray(np.clip(samples, -1.0, 1.0)),
-                      sample_rate=AUDIO_SAMPLE_RATE), own
+                      sample_rate=AUDIO_SAMPLE_RATE), fitted
 
 
-def _decoded_audio(path: Path, param: str) -> np.ndarray:
-    """A clip's samples as float32 (2, n) at 48 kHz."""
+def _decoded_audio(path: Path, param: str, most: int) -> np.ndarray:
+    """A clip's samples as float32 (2, n) at 48 kHz, at most about ``most`` of them (a
+    clip whose header understates its length cannot fill the memory)."""
     resampler = av.AudioResampler(format="fltp", layout="stereo", rate=AUDIO_SAMPLE_RATE)
     chunks: list[np.ndarray] = []
+    got = 0
     try:
         with av.open(str(path)) as container:
             for frame in container.decode(container.streams.audio[0]):
-                chunks.extend(out.to_ndarray() for out in resampler.resample(frame))
-            chunks.extend(out.to_ndarray() for out in resampler.resample(None))
+                for out in resampler.resample(frame):
+                    chunks.append(out.to_ndarray())
+                    got += chunks[-1].shape[1]
+                if got > most:        # one sample past: enough to know it is cut
+                    break
+            else:
+                chunks.extend(out.to_ndarray() for out in resampler.resample(None))
     except (av.FFmpegError, ValueError, OSError, IndexError):
         raise InvalidInput(f"`{param}` could not be decoded", param=param) from None
     if not chunks:

@@ -171,12 +171,14 @@ def final_spec(request: VideoSpec, draft: Task) -> VideoSpec:
     shot = VideoSpec.model_validate(draft.spec)
     given = {name: getattr(request, name) for name in FINAL_FROM_REQUEST
              if name in request.model_fields_set}
-    ignored = sorted(name for name in request.model_fields_set - {
-        *FINAL_FROM_REQUEST, "model", "draft_of", "prompt", "images", "media", "fps", "kind"}
-        if getattr(request, name) not in (None, False))
-    if ignored:
-        raise InvalidInput(f"a final renders its draft's shot; `{ignored[0]}` comes from the "
-                           "draft and cannot be changed", param=ignored[0])
+    # anything else the request sets must be what the draft had (`draft: false` included)
+    changed = sorted(name for name in request.model_fields_set - {
+        *FINAL_FROM_REQUEST, "model", "draft", "draft_of", "prompt", "images", "media", "fps",
+        "kind"} if getattr(request, name) is not None
+        and getattr(request, name) != getattr(shot, name))
+    if changed:
+        raise InvalidInput(f"a final renders its draft's shot; `{changed[0]}` comes from the "
+                           "draft and cannot be changed", param=changed[0])
     return shot.model_copy(update={
         "model": request.model, "draft": False, "draft_of": draft.id,
         "images": [i.model_copy() for i in shot.images],

@@ -59,6 +59,11 @@ QUOTA_RECOUNT_S = 1.0     # a key's queued count is re-read from the store at mo
 QUOTA_MARGIN = 0.1        # ... or at once when within this share of the limit
 WAIT_POLL_MAX_S = 0.5     # longest pause of `wait`
 DRAFT_TTL_S = 7 * 86400   # a draft can be rendered in full for 7 days (the vendor's)
+CLIP_FETCHES_AT_ONCE = 4  # clips fetched and checked at once per API process (≤ 200 MiB held)
+
+
+# media types of stored inputs whose extension is not their subtype
+_COPIED_TYPES = {"jpg": "image/jpeg", "mp3": "audio/mpeg", "m4a": "audio/mp4", "mov": "video/mp4"}
 
 
 def new_task_id(prefix: str = "cgt", now: float | None = None) -> str:
@@ -116,6 +121,8 @@ class TaskService:
         self._enqueues: Batcher[NewTask, Task | InvalidInput] = Batcher(queue.enqueue_many)
         self._reads: Batcher[str, Task | None] = Batcher(self._read_many,
                                                          inline=queue.local_reads)
+        # reference clips held in memory at once, all requests together (each ≤ 50 MiB)
+        self._clip_fetches = asyncio.Semaphore(CLIP_FETCHES_AT_ONCE)
 
     # -- create -------------------------------------------------------------------------
 
@@ -132,24 +139,25 @@ class TaskService:
         check_new_request(spec)               # the rules every API shares (core/spec.py)
         check_video_spec(spec, entry, caps)   # refuse before fetching anything the client named
         await self._check_callback(spec.callback_url)
+        await self._check_quota(owner_id)     # (before any input is fetched and kept)
         task_id = new_task_id("cgt")
-        if draft is not None:
-            await anyio.to_thread.run_sync(self._copy_inputs, task_id, spec)
-        else:
-            try:
+        try:
+            if draft is not None:
+                await anyio.to_thread.run_sync(self._copy_inputs, task_id, spec)
+            else:
                 await self._store_inputs(task_id, spec, entry.rules.clip_seconds)
                 check_clip_lengths(spec, entry.rules)
-            except FramecastError:
-                await anyio.to_thread.run_sync(self.storage.delete_prefix,
-                                               task_prefix(task_id))
-                raise
-        resolved = fill_video_spec(spec, entry, caps)
-        return await self._enqueue(task_id, resolved, entry, owner_id=owner_id, dialect=dialect,
-                                   usage=sizes.video_tokens(resolved.width or 0,
-                                                            resolved.height or 0,
-                                                            resolved.frames_total or 0,
-                                                            resolved.input_video_seconds),
-                                   record=record)
+            resolved = fill_video_spec(spec, entry, caps)
+            # with reference videos, the vendor's (input_s + output_s) formula; an extension's
+            # output already holds its input, which is not counted twice
+            input_s = 0.0 if resolved.task_type == "extend" else resolved.input_video_seconds
+            return await self._enqueue(
+                task_id, resolved, entry, owner_id=owner_id, dialect=dialect, record=record,
+                usage=sizes.video_tokens(resolved.width or 0, resolved.height or 0,
+                                         resolved.frames_total or 0, input_s))
+        except Exception:     # refused after its inputs were kept: nothing may stay behind
+            await anyio.to_thread.run_sync(self.storage.delete_prefix, task_prefix(task_id))
+            raise
 
     async def create_image(self, spec: ImageSpec, *, owner_id: str, dialect: str,
                            record: RecordFor | None = None) -> Task:
@@ -232,13 +240,15 @@ class TaskService:
             item = media[index]
             cap = (clip_limits.max_video_bytes if item.kind == "video"
                    else clip_limits.max_audio_bytes)
-            data = await fetch_media(item.url, param=item.param, max_bytes=cap,
-                                     policy=self.limits.fetch)
-            header = await anyio.to_thread.run_sync(
-                lambda: probe_clip(data, kind=item.kind, param=item.param, limits=clip_limits))
-            key = input_key(task_id, index, item.role, header.extension)
-            await anyio.to_thread.run_sync(self.storage.put_bytes, key, data,
-                                           header.content_type)
+            async with self._clip_fetches:   # a clip is up to 50 MiB: a few at a time
+                data = await fetch_media(item.url, param=item.param, max_bytes=cap,
+                                         policy=self.limits.fetch)
+                header = await anyio.to_thread.run_sync(
+                    lambda: probe_clip(data, kind=item.kind, param=item.param,
+                                       limits=clip_limits))
+                key = input_key(task_id, index, item.role, header.extension)
+                await anyio.to_thread.run_sync(self.storage.put_bytes, key, data,
+                                               header.content_type)
             item.key, item.seconds = key, round(header.seconds, 3)
             item.width, item.height = header.width, header.height
 
@@ -295,7 +305,8 @@ class TaskService:
             ext = item.key.rsplit(".", 1)[-1]
             kind = "image" if isinstance(item, ImageInput) else item.kind
             key = input_key(task_id, index, item.role, ext)
-            self.storage.put_bytes(key, self.storage.get_bytes(item.key), f"{kind}/{ext}")
+            self.storage.put_bytes(key, self.storage.get_bytes(item.key),
+                                   _COPIED_TYPES.get(ext, f"{kind}/{ext}"))
             item.key = key
 
     async def _check_callback(self, url: str | None) -> None:

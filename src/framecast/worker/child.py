@@ -53,6 +53,7 @@ from framecast.worker.messages import (
     FromChild,
     Loaded,
     Progress,
+    Published,
     Ready,
     RunTask,
     Shutdown,
@@ -182,7 +183,9 @@ class _EngineChild:
             inputs = EngineInputs(images=images, work_dir=Path(message.work_dir),
                                   media=[InputMedia(role, Path(path), param)
                                          for role, path, param in message.media],
-                                  defer_tail=engine.tail_overlaps(engine.options))
+                                  defer_tail=engine.tail_overlaps(engine.options),
+                                  publish=lambda f: self.send(Published(
+                                      task_id=message.task_id, output=_file_dict(f))))
             engine.check_inputs(spec, inputs)
             started = time.monotonic()
             result = engine.run(spec, inputs, self.progress, self.cancelled)
@@ -198,6 +201,7 @@ class _EngineChild:
     def _start_tail(self, message: RunTask, result: EngineOutputs, gpu_seconds: float) -> None:
         """Queue the task's tail on the tail thread; it sends the task's end when done."""
         task_id = message.task_id
+        self.cancelled_tails.discard(task_id)   # (a late Cancel of an earlier attempt's tail)
         self.tails.add(task_id)   # before ``Encoding`` goes: a Cancel may follow at once
 
         def cancelled() -> bool:

@@ -1,7 +1,7 @@
 """Messages between the supervisor and an engine child, one small dataclass per event.
 
     supervisor ──▶ child:  RunTask, Cancel, Shutdown
-    child ──▶ supervisor:  Ready, Loaded, Progress, Encoding, Done, Failed, Stopped
+    child ──▶ supervisor:  Ready, Loaded, Progress, Published, Encoding, Done, Failed, Stopped
 
 A ``RunTask`` gets ``Done``, ``Failed`` or ``Stopped``; or first ``Encoding``: the engine's GPU
 work is over and its CPU tail (retiming, H.264) runs on the child's tail thread, so the slot
@@ -89,6 +89,15 @@ class Progress:
 
 
 @dataclass(frozen=True)
+class Published:
+    """One output file of the running task is written (an ``OutputFileInfo`` as a dict):
+    the slot stores it now, so a client streaming the task gets it before the rest."""
+
+    task_id: str
+    output: dict[str, Any]
+
+
+@dataclass(frozen=True)
 class Encoding:
     """The task's GPU work is done and its CPU tail runs on the child's tail thread: the
     child takes the next ``RunTask`` now; this task's end follows as its own reply."""
@@ -128,5 +137,5 @@ class Stopped:
 
 
 ToChild = RunTask | Cancel | Shutdown
-FromChild = Ready | Loaded | Progress | Encoding | Done | Failed | Stopped
+FromChild = Ready | Loaded | Progress | Published | Encoding | Done | Failed | Stopped
 Ended = Done | Failed | Stopped   # a task's last reply

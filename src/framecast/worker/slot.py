@@ -28,7 +28,8 @@ import shutil
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -49,6 +50,7 @@ from framecast.worker.messages import (
     Failed,
     Loaded,
     Progress,
+    Published,
     RunTask,
     Stopped,
 )
@@ -164,6 +166,18 @@ class _Run:
     kill_deadline: float = 0.0
     upkeep_warned: float = float("-inf")   # when a failed lease upkeep was last logged
     lost: bool = False            # a tail whose lease was lost: its end is dropped
+    published: dict[str, dict[str, Any]] = field(default_factory=dict)   # name → stored file
+
+
+@contextmanager
+def _unrecorded(run: _Run) -> Iterator[None]:
+    """Record an attempt's end if the database allows; if not, log it: its lease lapses and
+    the reaper re-queues it (ending the others must go on)."""
+    try:
+        yield
+    except Exception as exc:
+        log.warning("task %s attempt %d: its end could not be recorded (%s: %s)",
+                    run.task.id, run.task.attempt, type(exc).__name__, exc)
 
 
 def lower_priority(nice: int) -> None:
@@ -269,6 +283,8 @@ class Slot:
     def _ensure_child(self) -> bool:
         if self.proc is not None and self.proc.alive():
             return True
+        if self.tails:   # died between two reads: its tails' ends can never arrive now
+            self._end_tails_died(self.proc.exit_description() if self.proc else "no engine")
         try:
             self.proc = EngineProcess(warm_engines=self.ctx.warm_engines,
                                       name=f"framecast-engine-{self.index}", gpu=self.gpu)
@@ -292,6 +308,12 @@ class Slot:
         """Run one claimed attempt until it ends (or re-queues), or until its GPU work is
         done and its tail is left to the child (``tails``); clean up what has ended."""
         task, token = claim.task, claim.lease_token
+        if task.id in self.tails:   # a lost tail of an earlier attempt is still winding down
+            log.info("task %s: an earlier attempt is still ending here; handing it back",
+                     task.id)
+            self._release(task, token)
+            self.storage_trouble = LeaseLost(f"task {task.id} is still ending here")
+            return
         try:
             self.ctx.work_dirs.sweep()     # a killed worker's attempts (of this task or any)
         except OSError as exc:
@@ -374,6 +396,8 @@ class Slot:
                              reply.seconds)
                 elif isinstance(reply, Progress):
                     run.pending_progress = (reply.step, reply.total)
+                elif isinstance(reply, Published) and reply.task_id == task.id:
+                    self._publish(run, reply.output)
                 elif isinstance(reply, Encoding) and reply.task_id == task.id:
                     proc.state = ChildState.READY   # the GPU is free: the next task may go
                     self.tails[task.id] = run
@@ -404,6 +428,33 @@ class Slot:
             self._drop_outputs(task)
             self._end_tails_killed()
 
+    def _publish(self, run: _Run, f: dict[str, Any]) -> None:
+        """Store one file the engine finished early and record it on the running task, so a
+        client streaming it gets the file now. A store or database hiccup only delays it to
+        the task's end (``_finish`` stores whatever is not stored yet); a lost lease is
+        raised."""
+        task = run.task
+        try:
+            run.published[f["name"]] = self._stored(task, f)
+            self.ctx.queue.publish(task.id, run.token, list(run.published.values()),
+                                   lease_s=self.ctx.timings.lease_s)
+        except LeaseLost:
+            raise
+        except Exception as exc:
+            log.warning("task %s: %s could not be published early (%s: %s)", task.id,
+                        f["name"], type(exc).__name__, exc)
+            return
+        run.lease_renewed = run.last_heartbeat = time.monotonic()
+
+    def _stored(self, task: Task, f: dict[str, Any]) -> dict[str, Any]:
+        """Upload one output file of the attempt; its ``OutputFile`` as a dict."""
+        key = output_key(task.id, task.attempt, f["name"])
+        size = self.ctx.storage.put_file(key, Path(f["path"]), f["content_type"])
+        return OutputFile(
+            name=f["name"], key=key, content_type=f["content_type"], size_bytes=size,
+            width=f.get("width"), height=f.get("height"), frames=f.get("frames"),
+            fps=f.get("fps"), has_audio=bool(f.get("has_audio"))).to_dict()
+
     def _idle(self, seconds: float) -> None:
         """Wait ``seconds`` (less on stop) while serving the tails: their ends, heartbeats,
         cancels, the drain."""
@@ -423,6 +474,9 @@ class Slot:
         except ChildDied as exc:
             proc.kill()
             self._end_tails_died(str(exc))
+        except Exception:   # a database error while tending: the child goes, leases lapse
+            log.exception("slot %d: serving the tails failed; killing the engine", self.index)
+            self._kill_child()
 
     def _tend_all(self, proc: EngineProcess, current: _Run | None) -> bool:
         """Tend the running attempt (``current``) and every tail; False once the child was
@@ -458,9 +512,9 @@ class Slot:
                 self._drop_outputs(run.task)
             else:
                 self._conclude(run, reply)
-        except StorageUnavailable as exc:   # its lease lapses and the reaper re-queues it
-            log.warning("task %s attempt %d: its end could not be recorded (%s)",
-                        run.task.id, run.task.attempt, exc)
+        except Exception as exc:   # its lease lapses and the reaper re-queues it
+            log.warning("task %s attempt %d: its end could not be recorded (%s: %s)",
+                        run.task.id, run.task.attempt, type(exc).__name__, exc)
             self.storage_trouble = exc
         finally:
             self._cleanup(run.task, run.work_dir)
@@ -470,10 +524,11 @@ class Slot:
         to the queue uncounted, or ends cancelled when that was asked for."""
         for run in list(self.tails.values()):
             del self.tails[run.task.id]
-            if run.kill_reason is not None:
-                self._stop(run)
-            elif not run.lost:
-                self._release(run.task, run.token)
+            with _unrecorded(run):
+                if run.kill_reason is not None:
+                    self._stop(run)
+                elif not run.lost:
+                    self._release(run.task, run.token)
             self._cleanup(run.task, run.work_dir)
 
     def _end_tails_died(self, description: str) -> None:
@@ -481,7 +536,8 @@ class Slot:
         for run in list(self.tails.values()):
             del self.tails[run.task.id]
             if not run.lost:
-                self._child_died(run, description)
+                with _unrecorded(run):
+                    self._child_died(run, description)
             self._cleanup(run.task, run.work_dir)
 
     def _tend(self, run: _Run, proc: EngineProcess) -> bool:
@@ -555,13 +611,8 @@ class Slot:
                         task.id, task.attempt)
             return
         try:
-            for f in done.outputs:
-                key = output_key(task.id, task.attempt, f["name"])
-                size = self.ctx.storage.put_file(key, Path(f["path"]), f["content_type"])
-                outputs.append(OutputFile(
-                    name=f["name"], key=key, content_type=f["content_type"], size_bytes=size,
-                    width=f.get("width"), height=f.get("height"), frames=f.get("frames"),
-                    fps=f.get("fps"), has_audio=bool(f.get("has_audio"))).to_dict())
+            for f in done.outputs:   # (files published while it ran are stored already)
+                outputs.append(run.published.get(f["name"]) or self._stored(task, f))
         except Exception as exc:
             self._drop_outputs(task)
             if isinstance(exc, StorageUnavailable):

@@ -33,6 +33,7 @@ SLEEPS_MODEL = "fc-test-sleeps"          # engine `sleeps`: holds a slot for SLE
 FAILS_MODEL = "fc-test-fails"            # engine support.ark_engines:FailsEngine: fails every task
 FAILS_IMAGE_MODEL = "fc-test-fails-image"
 TEXT_ONLY_IMAGE_MODEL = "fc-test-t2i-only"   # an image engine that takes no input images
+SLOW_SET_MODEL = "fc-test-slow-set"      # the test card, a set's images 1 s apart
 SLEEPS_S = 6.0
 GUARDED_IMAGE_WAIT_S = 1.0               # the second server's image wait (it runs no worker)
 HERE = Path(__file__).resolve().parent
@@ -62,6 +63,12 @@ id = "{TEXT_ONLY_IMAGE_MODEL}"
 kind = "image"
 engine = "tests.acceptance.support.ark_engines:TextOnlyImageEngine"
 default_size = "512x512"
+
+[[models]]
+id = "{SLOW_SET_MODEL}"
+kind = "image"
+engine = "tests.acceptance.support.ark_engines:SlowSetEngine"
+image_family = "seedream-4.0"
 """
 START_TIMEOUT_S = 60.0
 TASK_TIMEOUT_S = 180.0

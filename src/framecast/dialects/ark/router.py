@@ -14,7 +14,9 @@ front door serves them, and their parameters are read without FastAPI's solver.
 
 from __future__ import annotations
 
+import asyncio
 import json
+import time
 from collections.abc import AsyncIterator
 from typing import Annotated
 
@@ -24,6 +26,7 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel
 
 from framecast.core.errors import FramecastError, NotFound
+from framecast.core.spec import ImageSpec
 from framecast.core.task import Task, TaskStatus
 from framecast.dialects.ark import translate, wire
 from framecast.dialects.ark.envelope import ENVELOPE
@@ -35,6 +38,8 @@ DIALECT = translate.DIALECT
 ENGINE_HEADER = "X-Framecast-Engine"
 ENGINE_INFO_HEADER = "X-Framecast-Engine-Info"
 PAGE_MAX = 500
+STREAM_POLL_S = 0.05        # a streamed generation reads its task this often at first …
+STREAM_POLL_MAX_S = 0.5     # … backing off to this while nothing new arrives
 
 router = APIRouter(prefix="/api/v3", route_class=ENVELOPE.route, tags=["ark"])
 OwnerDep = Annotated[Owner, Depends(require_owner)]
@@ -122,28 +127,60 @@ async def generate_images(body: wire.ImagesGenerateRequest, request: Request,
     answers with SSE, one event per image."""
     service = task_service(request)
     spec = translate.image_spec_from_wire(body)
+    if body.stream:   # refusals are answered before the stream starts, as JSON errors
+        task = await service.create_image(spec, owner_id=owner.id, dialect=DIALECT)
+        return StreamingResponse(_sse(_image_events(request, task, spec, owner)),
+                                 media_type="text/event-stream",
+                                 headers={ENGINE_HEADER: task.engine})
     task = await service.generate_image(spec, owner_id=owner.id, dialect=DIALECT)
     error = None if task.status == TaskStatus.SUCCEEDED else \
         translate.image_task_error(task, service.limits.image_wait_s)
     if error is not None and not task.terminal:
         await anyio.to_thread.run_sync(_cancel_quietly, request, task, owner)
-    items = [] if error else await anyio.to_thread.run_sync(
-        _image_items, request, task, spec.response_format)
-    if body.stream:
-        events = translate.image_stream_events(task, items, error)
-        return StreamingResponse(_sse(events), media_type="text/event-stream",
-                                 headers={ENGINE_HEADER: task.engine})
     if error is not None:
         response = ENVELOPE.respond(error, request)
         response.headers[ENGINE_HEADER] = task.engine
         return response
+    items = await anyio.to_thread.run_sync(
+        _image_items, request, task, translate.image_output_names(task), spec.response_format)
     return _render(translate.images_response(task, items), task)
 
 
-def _image_items(request: Request, task: Task, response_format: str) -> list[wire.ImageData]:
+async def _image_events(request: Request, task: Task, spec: ImageSpec,
+                        owner: Owner) -> AsyncIterator[wire.ImageStreamEvent]:
+    """The events of a streamed generation, each image's as soon as the worker stored it
+    (an image set's images arrive one by one), then a failure if any, then the usage."""
+    service = task_service(request)
+    deadline = time.monotonic() + service.limits.image_wait_s
+    sent: list[str] = []
+    pause = STREAM_POLL_S
+    while True:
+        task = await service.aget(task.id, owner_id=owner.id)
+        names = translate.image_output_names(task)[len(sent):]
+        if names:
+            items = await anyio.to_thread.run_sync(_image_items, request, task, names,
+                                                   spec.response_format)
+            for item in items:
+                yield translate.image_event(task, len(sent), item)
+                sent.append(item.size)
+            pause = STREAM_POLL_S
+        if task.terminal or time.monotonic() >= deadline:
+            break
+        await asyncio.sleep(pause)
+        pause = min(pause * 1.5, STREAM_POLL_MAX_S)
+    if task.status != TaskStatus.SUCCEEDED:
+        if not task.terminal:
+            await anyio.to_thread.run_sync(_cancel_quietly, request, task, owner)
+        error = translate.image_task_error(task, service.limits.image_wait_s)
+        yield translate.image_event(task, len(sent), error=error)
+    yield translate.completed_event(task, sent)
+
+
+def _image_items(request: Request, task: Task, names: list[str],
+                 response_format: str) -> list[wire.ImageData]:
     service = task_service(request)
     items = []
-    for name in translate.image_output_names(task):
+    for name in names:
         if response_format == "b64_json":
             items.append(translate.image_data(task, name, url=None,
                                               data=service.file_bytes(task, name)))
@@ -161,8 +198,8 @@ def _cancel_quietly(request: Request, task: Task, owner: Owner) -> None:
         pass
 
 
-async def _sse(events: list[wire.ImageStreamEvent]) -> AsyncIterator[bytes]:
-    for event in events:
+async def _sse(events: AsyncIterator[wire.ImageStreamEvent]) -> AsyncIterator[bytes]:
+    async for event in events:
         payload = event.model_dump_json(exclude_none=True)
         yield f"event: {event.type}\ndata: {payload}\n\n".encode()
     yield b"data: [DONE]\n\n"

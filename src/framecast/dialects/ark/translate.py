@@ -409,19 +409,26 @@ def images_response(task: Task, items: list[wire.ImageData]) -> wire.ImagesRespo
                                data=items, usage=image_usage(task, len(items)))
 
 
-def image_stream_events(task: Task, items: list[wire.ImageData],
-                        error: FramecastError | None) -> list[wire.ImageStreamEvent]:
-    """The SSE events of a streamed generation: one per image (or one failure), then
-    ``completed`` with the usage."""
+def image_event(task: Task, index: int, item: wire.ImageData | None = None,
+                error: FramecastError | None = None) -> wire.ImageStreamEvent:
+    """One SSE event of a streamed generation: image ``index`` made (``item``), or failed."""
+    created = int(task.updated_at or task.created_at)
+    head = {"model": task.model, "created": created, "created_at": created,
+            "image_index": index}
+    if item is not None:
+        return wire.ImageStreamEvent(type="image_generation.partial_succeeded", url=item.url,
+                                     b64_json=item.b64_json, size=item.size, **head)
+    assert error is not None
+    return wire.ImageStreamEvent(type="image_generation.partial_failed",
+                                 error=wire.TaskError(code=error.code, message=error.message),
+                                 **head)
+
+
+def completed_event(task: Task, sizes_made: list[str]) -> wire.ImageStreamEvent:
+    """The last SSE event: the usage of the images made (``WxH`` each)."""
     created = int(task.finished_at or task.updated_at or task.created_at)
-    head = {"model": task.model, "created": created, "created_at": created}
-    events = [wire.ImageStreamEvent(
-        type="image_generation.partial_succeeded", image_index=index, url=item.url,
-        b64_json=item.b64_json, size=item.size, **head) for index, item in enumerate(items)]
-    if error is not None:
-        events.append(wire.ImageStreamEvent(
-            type="image_generation.partial_failed", image_index=len(items),
-            error=wire.TaskError(code=error.code, message=error.message), **head))
-    events.append(wire.ImageStreamEvent(type="image_generation.completed",
-                                        usage=image_usage(task, len(items)), **head))
-    return events
+    tokens = sum(int(w) * int(h) for w, h in (size.split("x") for size in sizes_made)) // 256
+    return wire.ImageStreamEvent(
+        type="image_generation.completed", model=task.model, created=created,
+        created_at=created, usage=wire.ImageUsage(generated_images=len(sizes_made),
+                                                  output_tokens=tokens, total_tokens=tokens))
