@@ -51,8 +51,15 @@ def test_what_is_not_a_clip_of_its_kind_is_refused_naming_the_field(tmp_path: Pa
         with pytest.raises(InvalidInput) as caught:
             probe_clip(data, kind=kind, param="p")
         assert caught.value.param == "p"
-    with pytest.raises(PayloadTooLarge):
-        probe_clip(video, kind="video", param="p", limits=ClipLimits(max_video_bytes=1000))
+    at_edge = ClipLimits(max_video_bytes=len(video), max_audio_bytes=len(tone(3)))
+    probe_clip(video, kind="video", param="p", limits=at_edge)            # exactly the cap
+    probe_clip(tone(3), kind="audio", param="p", limits=at_edge)
+    for data, kind, limits in (
+            (video, "video", ClipLimits(max_video_bytes=len(video) - 1)),
+            (tone(3), "audio", ClipLimits(max_audio_bytes=len(tone(3)) - 1))):
+        with pytest.raises(PayloadTooLarge) as caught:
+            probe_clip(data, kind=kind, param="p", limits=limits)
+        assert caught.value.param == "p"
     with pytest.raises(InvalidInput, match="px a side"):
         probe_clip(video, kind="video", param="p", limits=ClipLimits(min_side=300))
 

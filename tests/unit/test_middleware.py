@@ -194,3 +194,17 @@ def test_after_the_body_waiting_for_a_disconnect_has_no_deadline() -> None:
 
     asyncio.run(admission(http_scope(100), receive, no_send))
     assert waited == [{"type": "http.disconnect"}]
+
+
+def test_a_body_of_exactly_the_cap_passes_and_one_byte_more_is_413(client: TestClient) -> None:
+    def body(size: int) -> bytes:
+        head = b'{"model": "seedance-1-0-pro", "content": [{"type": "text", "text": "'
+        tail = b' --frames 29"}]}'
+        return head + b"x" * (size - len(head) - len(tail)) + tail
+
+    auth = {"Authorization": f"Bearer {KEY}", "Content-Type": "application/json"}
+    at_cap = client.post("/api/v3/contents/generations/tasks", content=body(CAP), headers=auth)
+    assert len(body(CAP)) == CAP and at_cap.status_code == 200, at_cap.text
+    past = client.post("/api/v3/contents/generations/tasks", content=body(CAP + 1),
+                       headers=auth)
+    assert past.status_code == 413 and past.json()["error"]["param"] == "body"
