@@ -404,6 +404,7 @@ class Slot:
                     log.debug("task %s: GPU work done, its tail is being written", task.id)
                     return
                 elif isinstance(reply, Ended) and reply.task_id in self.tails:
+                    self._renew(run)   # storing the tail's files takes a while
                     self._end_tail(self.tails[reply.task_id], reply)
                 elif isinstance(reply, Ended) and reply.task_id == task.id:
                     proc.state = ChildState.READY
@@ -427,6 +428,17 @@ class Slot:
             proc.kill()
             self._drop_outputs(task)
             self._end_tails_killed()
+
+    def _renew(self, run: _Run) -> None:
+        """Renew the running attempt's lease now (a hiccup is left to the regular upkeep;
+        a lost lease is raised)."""
+        try:
+            self.ctx.queue.heartbeat(run.task.id, run.token, lease_s=self.ctx.timings.lease_s)
+        except LeaseLost:
+            raise
+        except Exception:
+            return
+        run.lease_renewed = run.last_heartbeat = time.monotonic()
 
     def _publish(self, run: _Run, f: dict[str, Any]) -> None:
         """Store one file the engine finished early and record it on the running task, so a
