@@ -11,7 +11,13 @@ import numpy as np
 import pytest
 
 from framecast.core.errors import InvalidInput, PayloadTooLarge
-from framecast.media.clips import ClipLimits, audio_track, probe_clip, video_keyframes
+from framecast.media.clips import (
+    ClipLimits,
+    last_video_frame,
+    probe_clip,
+    soundtrack,
+    video_keyframes,
+)
 from tests.clips import camera_move, tone
 
 
@@ -72,6 +78,7 @@ def test_keyframes_are_evenly_spaced_from_first_to_last(tmp_path: Path) -> None:
         every = [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
     assert np.array_equal(frames[0], every[0]) and np.array_equal(frames[-1], every[-1])
     assert np.array_equal(frames[1], every[16]) and np.array_equal(frames[2], every[31])
+    assert np.array_equal(last_video_frame(path, param="v"), every[-1])   # found by a seek
 
 
 @pytest.mark.parametrize(("clip_s", "video_s"), [(3.0, 2.0), (2.0, 4.04)])
@@ -79,7 +86,7 @@ def test_a_soundtrack_is_cut_or_padded_to_the_video(tmp_path: Path, clip_s: floa
                                                     video_s: float) -> None:
     path = tmp_path / "a.wav"
     path.write_bytes(tone(clip_s))
-    track, fitted = audio_track(path, video_s, param="a")
+    track, fitted = soundtrack([(path, "a")], video_s)
     assert fitted == ("cut" if clip_s > video_s else "padded with silence")
     assert track.sample_rate == 48000 and track.samples.shape == (2, round(video_s * 48000))
     sound = np.abs(track.samples[0]) > 0.01

@@ -31,7 +31,19 @@ IMAGE_SEED_MAX = 2147483647     # Seedream's documented range is [-1, 2^31 - 1]
 PROMPT_MAX_CHARS = 10_000
 
 
-class ImageInput(BaseModel):
+class KeptInput(BaseModel):
+    """An input the client pointed to and the service keeps: ``url`` as the client sent it,
+    and once checked, the ``key`` of the kept bytes and (for pictures) their size."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    url: str
+    key: str | None = None
+    width: int | None = None
+    height: int | None = None
+
+
+class ImageInput(KeptInput):
     """One input image: where the client said it is, and where we keep the checked copy.
 
     ``url`` is the client's http(s) URL or ``data:`` URI (data URIs are not stored: the
@@ -40,33 +52,21 @@ class ImageInput(BaseModel):
     .image_url.url``), set by the dialect; errors about this one image name it.
     """
 
-    model_config = ConfigDict(extra="forbid")
-
     role: Role
-    url: str
     param: str = "images"
-    key: str | None = None
-    width: int | None = None
-    height: int | None = None
 
 
 MediaRole = Literal["reference_video", "reference_audio"]
 
 
-class MediaInput(BaseModel):
+class MediaInput(KeptInput):
     """One reference clip (Seedance 2.x ``video_url`` / ``audio_url``): where the client said
     it is, and, once checked and kept, its ``key``, length and (a video's) size. ``param``
     is the request field it came from (``content[2].video_url.url``)."""
 
-    model_config = ConfigDict(extra="forbid")
-
     role: MediaRole
-    url: str
     param: str = "media"
-    key: str | None = None
     seconds: float | None = None
-    width: int | None = None
-    height: int | None = None
 
     @property
     def kind(self) -> str:

@@ -4,8 +4,8 @@ the API process, decoded in the worker.
 ``probe_clip`` opens untrusted bytes with PyAV and reads the container's header only (the
 format, each stream's codec, the duration, a video's size); no frame or sample is decoded, so
 a create costs about the same for any clip. A header that lies is caught later:
-``video_keyframes`` and ``audio_track`` decode in the worker, and a clip that does not decode
-fails the task naming its field.
+``video_keyframes``, ``video_frames_at`` and ``soundtrack`` decode in the worker, and a clip
+that does not decode fails the task naming its field.
 """
 
 from __future__ import annotations
@@ -187,12 +187,15 @@ def video_frames_at(path: Path, fps: int, count: int, *, param: str) -> Iterator
 
 
 def last_video_frame(path: Path, *, param: str) -> np.ndarray:
-    """A video's last frame, RGB (decoded front to back, holding one frame)."""
+    """A video's last frame, RGB: decoded from the last keyframe at least a second before
+    the end (a seek), not from the start; held one frame at a time."""
     last = None
     try:
         with av.open(str(path)) as container:
             stream = container.streams.video[0]
             stream.thread_type = "AUTO"
+            if container.duration:   # (in av.time_base units; lands on a keyframe before it)
+                container.seek(max(0, container.duration - av.time_base), backward=True)
             for frame in container.decode(stream):
                 last = frame
     except (av.FFmpegError, ValueError, OSError, IndexError):
@@ -200,13 +203,6 @@ def last_video_frame(path: Path, *, param: str) -> np.ndarray:
     if last is None:
         raise InvalidInput(f"`{param}` holds no frames", param=param)
     return last.to_ndarray(format="rgb24")
-
-
-def audio_track(path: Path, seconds: float, *, param: str) -> tuple[AudioTrack, str]:
-    """A reference audio clip as the video's soundtrack: decoded to 48 kHz stereo, then cut
-    or padded with silence to exactly ``seconds``; also which (``cut``, ``padded with
-    silence``, ``kept``)."""
-    return soundtrack([(path, param)], seconds)
 
 
 def soundtrack(clips: list[tuple[Path, str]], seconds: float) -> tuple[AudioTrack, str]:

@@ -16,7 +16,7 @@ import secrets
 
 from framecast.core import sizes
 from framecast.core.errors import InvalidInput
-from framecast.core.spec import ImageInput, ImageSpec, MediaInput, VideoSpec
+from framecast.core.spec import ImageSpec, KeptInput, VideoSpec
 from framecast.core.task import Task
 from framecast.engines.base import Capabilities, check_capabilities, engine_class
 from framecast.service.registry import ModelEntry, VideoContract
@@ -128,7 +128,7 @@ def fill_video_spec(spec: VideoSpec, entry: ModelEntry, caps: Capabilities) -> V
     out = spec.model_copy()   # shallow: only top-level fields are set below
     out.resolution = out.resolution or (  # type: ignore[assignment]
         DRAFT_RESOLUTION if out.draft else entry.default_resolution)
-    first: ImageInput | MediaInput | None = out.first_frame or (
+    first: KeptInput | None = out.first_frame or (
         out.reference_images[0] if out.reference_images else None)
     if out.task_type == "extend":       # the video it continues sets the shape
         first = out.clips("video")[0]

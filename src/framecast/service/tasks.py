@@ -298,16 +298,16 @@ class TaskService:
     def _copy_inputs(self, task_id: str, spec: VideoSpec) -> None:
         """Give a final its own copy of its draft's input images and clips (the draft may be
         deleted before the final runs)."""
-        items: list[ImageInput | MediaInput] = [*spec.images, *spec.media]
-        for item in items:
-            assert item.key is not None
-            index = (spec.images if isinstance(item, ImageInput) else spec.media).index(item)
-            ext = item.key.rsplit(".", 1)[-1]
-            kind = "image" if isinstance(item, ImageInput) else item.kind
-            key = input_key(task_id, index, item.role, ext)
-            self.storage.put_bytes(key, self.storage.get_bytes(item.key),
-                                   _COPIED_TYPES.get(ext, f"{kind}/{ext}"))
-            item.key = key
+        items: list[ImageInput] | list[MediaInput]
+        for items in (spec.images, spec.media):   # (numbered per kind, as when first kept)
+            for index, item in enumerate(items):
+                assert item.key is not None
+                ext = item.key.rsplit(".", 1)[-1]
+                kind = item.kind if isinstance(item, MediaInput) else "image"
+                key = input_key(task_id, index, item.role, ext)
+                self.storage.put_bytes(key, self.storage.get_bytes(item.key),
+                                       _COPIED_TYPES.get(ext, f"{kind}/{ext}"))
+                item.key = key
 
     async def _check_callback(self, url: str | None) -> None:
         """A webhook URL is checked at create with the input URLs' rules (scheme, literal

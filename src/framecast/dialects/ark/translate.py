@@ -139,11 +139,10 @@ def _media_input(item: wire.VideoURLContent | wire.AudioURLContent, index: int) 
     url = (getattr(item, item.type) or {}).get("url")
     if not isinstance(url, str) or not url.strip():
         raise MissingInput(f"`{param}` is required", param=param)
-    if url[:8].lower() != "asset://":     # (an asset id is refused, in words, at create)
-        parts = urlsplit(url.strip())
-        if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
-            raise InvalidInput(f"`{param}` must be an http(s) URL, got {_clip(url)!r}",
-                               param=param)
+    # (an asset id is refused, in words, when the task is created)
+    if url[:8].lower() != "asset://" and not _is_http_url(url):
+        raise InvalidInput(f"`{param}` must be an http(s) URL, got {_clip(url)!r}",
+                           param=param)
     return MediaInput(role=role, url=url.strip(), param=param)  # type: ignore[arg-type]
 
 
@@ -165,10 +164,15 @@ def _check_image_url(url: str, param: str) -> None:
             raise InvalidInput(f"`{param}` must be an image data URI (data:image/<format>;"
                                "base64,...)", param=param)
         return
-    parts = urlsplit(url.strip())
-    if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
+    if not _is_http_url(url):
         raise InvalidInput(f"`{param}` must be an http(s) URL or a data:image/ URI, got "
                            f"{_clip(url)!r}", param=param)
+
+
+def _is_http_url(url: str) -> bool:
+    """Whether ``url`` has the shape of an http(s) URL (the fetcher does the deep checks)."""
+    parts = urlsplit(url.strip())
+    return parts.scheme.lower() in ("http", "https") and bool(parts.netloc)
 
 
 def _check_request_options(req: wire.CreateTaskRequest) -> None:
@@ -189,11 +193,9 @@ def _check_request_options(req: wire.CreateTaskRequest) -> None:
             and len(req.safety_identifier) > SAFETY_IDENTIFIER_MAX_CHARS):
         raise InvalidInput(f"`safety_identifier` must be at most {SAFETY_IDENTIFIER_MAX_CHARS} "
                            "characters", param="safety_identifier")
-    if req.callback_url is not None:
-        parts = urlsplit(req.callback_url)
-        if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
-            raise InvalidInput(f"`callback_url` must be an http(s) URL, got "
-                               f"{_clip(req.callback_url)!r}", param="callback_url")
+    if req.callback_url is not None and not _is_http_url(req.callback_url):
+        raise InvalidInput(f"`callback_url` must be an http(s) URL, got "
+                           f"{_clip(req.callback_url)!r}", param="callback_url")
 
 
 # the prompt is part of Ark's `content`; the core's other names are renamed by the envelope
